@@ -1,0 +1,16 @@
+import { defineConfig } from "vitest/config";
+
+// Tests live in test/<package>; each folder is a vitest project. isolate:false because the code under
+// test is pure and the per-file re-import of fast-check and the packages costs seconds on 2 cores.
+const suites = ["tensor", "autograd", "quant", "prune", "cli"];
+
+export default defineConfig({
+  test: {
+    isolate: false,
+    passWithNoTests: false,
+    projects: suites.map((name) => ({
+      extends: true as const,
+      test: { name, root: `test/${name}`, include: ["**/*.test.ts"] },
+    })),
+  },
+});
