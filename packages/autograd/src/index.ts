@@ -1,1 +1,6 @@
-export {};
+export * from "./gradcheck.js";
+export * from "./optim/index.js";
+export * as nn from "./nn/index.js";
+export * from "./nn/index.js";
+export * as ops from "./ops/index.js";
+export * from "./variable.js";
