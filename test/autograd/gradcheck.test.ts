@@ -36,7 +36,9 @@ describe("gradcheck: broadcasting binary ops", () => {
   const pairShapes = shape(3).chain((s) =>
     fc.tuple(
       fc.constant(s),
-      fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }).map((ones) => s.map((d, i) => (ones[i] ? 1 : d))),
+      fc
+        .array(fc.boolean(), { minLength: 3, maxLength: 3 })
+        .map((ones) => s.map((d, i) => (ones[i] ? 1 : d))),
       fc.integer({ min: 0, max: 2 }),
     ),
   );
@@ -128,7 +130,11 @@ describe("gradcheck: reductions and softmax", () => {
       fc.property(shape(3), axesArb, fc.boolean(), seed, (sh, axes, keep, s) => {
         const n = T.shapeSize(sh);
         const perm = new T.Rng(s).permutation(n);
-        const x = T.tensor(Array.from(perm, (p) => p * 0.37 - n * 0.1), sh, "float64");
+        const x = T.tensor(
+          Array.from(perm, (p) => p * 0.37 - n * 0.1),
+          sh,
+          "float64",
+        );
         check((v) => ops.max(v, axes, keep), [x]);
         check((v) => ops.min(v, axes, keep), [x]);
       }),
@@ -137,10 +143,14 @@ describe("gradcheck: reductions and softmax", () => {
   });
   it("variance (population and sample)", () => {
     fc.assert(
-      fc.property(shape(2).filter((sh) => sh[1]! > 1), seed, (sh, s) => {
-        check((v) => ops.variance(v, 1, false, 0), [randT(sh, s)]);
-        check((v) => ops.variance(v, 1, true, 1), [randT(sh, s)]);
-      }),
+      fc.property(
+        shape(2).filter((sh) => sh[1]! > 1),
+        seed,
+        (sh, s) => {
+          check((v) => ops.variance(v, 1, false, 0), [randT(sh, s)]);
+          check((v) => ops.variance(v, 1, true, 1), [randT(sh, s)]);
+        },
+      ),
       runs,
     );
   });
@@ -174,13 +184,35 @@ describe("gradcheck: movement ops", () => {
   });
   it("slice, pad, concat, stack", () => {
     fc.assert(
-      fc.property(shape(2).filter((sh) => sh[0]! > 1), seed, (sh, s) => {
-        const x = randT(sh, s);
-        check((v) => ops.slice(v, [[1, sh[0]!], [0, sh[1]!, 2]]), [x]);
-        check((v) => ops.pad(v, [[1, 0], [2, 1]], 0.5), [x]);
-        check((a, b) => ops.concat([a, b, a], 1), [x, randT(sh, s + 1)]);
-        check((a, b) => ops.stack([a, b], 0), [x, randT(sh, s + 1)]);
-      }),
+      fc.property(
+        shape(2).filter((sh) => sh[0]! > 1),
+        seed,
+        (sh, s) => {
+          const x = randT(sh, s);
+          check(
+            (v) =>
+              ops.slice(v, [
+                [1, sh[0]!],
+                [0, sh[1]!, 2],
+              ]),
+            [x],
+          );
+          check(
+            (v) =>
+              ops.pad(
+                v,
+                [
+                  [1, 0],
+                  [2, 1],
+                ],
+                0.5,
+              ),
+            [x],
+          );
+          check((a, b) => ops.concat([a, b, a], 1), [x, randT(sh, s + 1)]);
+          check((a, b) => ops.stack([a, b], 0), [x, randT(sh, s + 1)]);
+        },
+      ),
       runs,
     );
   });
@@ -235,23 +267,43 @@ describe("gradcheck: matmul, linear, conv, pooling, batchnorm, losses", () => {
   });
   it("maxPool2d and avgPool2d", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), seed, (hw, k, st, s) => {
-        fc.pre(k <= hw);
-        const n = 2 * 2 * hw * hw;
-        const perm = new T.Rng(s).permutation(n);
-        const x = T.tensor(Array.from(perm, (p) => p * 0.1), [2, 2, hw, hw], "float64");
-        check((v) => ops.maxPool2d(v, { kernel: k, stride: st }), [x]);
-        check((v) => ops.avgPool2d(v, { kernel: k, stride: st }), [x]);
-        if (k > 1) check((v) => ops.avgPool2d(v, { kernel: k, stride: st, padding: 1, countIncludePad: false }), [x]);
-      }),
+      fc.property(
+        fc.integer({ min: 2, max: 6 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 2 }),
+        seed,
+        (hw, k, st, s) => {
+          fc.pre(k <= hw);
+          const n = 2 * 2 * hw * hw;
+          const perm = new T.Rng(s).permutation(n);
+          const x = T.tensor(
+            Array.from(perm, (p) => p * 0.1),
+            [2, 2, hw, hw],
+            "float64",
+          );
+          check((v) => ops.maxPool2d(v, { kernel: k, stride: st }), [x]);
+          check((v) => ops.avgPool2d(v, { kernel: k, stride: st }), [x]);
+          if (k > 1)
+            check(
+              (v) => ops.avgPool2d(v, { kernel: k, stride: st, padding: 1, countIncludePad: false }),
+              [x],
+            );
+        },
+      ),
       runs,
     );
   });
   it("batchNorm (training mode) on [N, C] and [N, C, H, W]", () => {
     fc.assert(
       fc.property(fc.integer({ min: 2, max: 4 }), dim, seed, (n, c, s) => {
-        check((x, g, b) => ops.batchNormTrain(x, g, b, 1e-5).out, [randT([n, c], s), randT([c], s + 1), randT([c], s + 2)]);
-        check((x, g, b) => ops.batchNormTrain(x, g, b, 1e-5).out, [randT([n, c, 2, 3], s), randT([c], s + 1), randT([c], s + 2)]);
+        check(
+          (x, g, b) => ops.batchNormTrain(x, g, b, 1e-5).out,
+          [randT([n, c], s), randT([c], s + 1), randT([c], s + 2)],
+        );
+        check(
+          (x, g, b) => ops.batchNormTrain(x, g, b, 1e-5).out,
+          [randT([n, c, 2, 3], s), randT([c], s + 1), randT([c], s + 2)],
+        );
       }),
       runs,
     );
@@ -262,7 +314,10 @@ describe("gradcheck: matmul, linear, conv, pooling, batchnorm, losses", () => {
         const rng = new T.Rng(s);
         const labels = Array.from({ length: n }, () => rng.int(c));
         check((z) => ops.crossEntropy(z, labels), [randT([n, c], s, -3, 3)]);
-        check((z) => ops.crossEntropy(z, labels, { labelSmoothing: 0.1, reduction: "sum" }), [randT([n, c], s, -3, 3)]);
+        check(
+          (z) => ops.crossEntropy(z, labels, { labelSmoothing: 0.1, reduction: "sum" }),
+          [randT([n, c], s, -3, 3)],
+        );
         check((p, t) => ops.mse(p, t), [randT([n, c], s), randT([n, c], s + 1)], [1]);
       }),
       runs,
@@ -272,7 +327,8 @@ describe("gradcheck: matmul, linear, conv, pooling, batchnorm, losses", () => {
 
 describe("gradcheck itself", () => {
   it("rejects a wrong gradient rule (so the checks above can fail)", () => {
-    const wrongSquare = (v: Variable) => record("wrongSquare", [v], T.mul(v.data, v.data), (g) => [T.mul(g, v.data)]);
+    const wrongSquare = (v: Variable) =>
+      record("wrongSquare", [v], T.mul(v.data, v.data), (g) => [T.mul(g, v.data)]);
     const r = gradcheck(wrongSquare, [T.tensor([0.5, -1.5, 2], [3], "float64")]);
     expect(r.ok).toBe(false);
     expect(r.failures.length).toBe(3);
@@ -280,9 +336,12 @@ describe("gradcheck itself", () => {
   it("checks the whole vector-Jacobian product of a non-scalar output", () => {
     // Wrong only in the cross term: d(y1)/d(x0) is dropped.
     const op = (v: Variable) =>
-      record("coupled", [v], T.tensor([v.data.get(0), v.data.get(0) * v.data.get(1)], [2], "float64"), (g) => [
-        T.tensor([g.get(0), g.get(1) * v.data.get(0)], [2], "float64"),
-      ]);
+      record(
+        "coupled",
+        [v],
+        T.tensor([v.data.get(0), v.data.get(0) * v.data.get(1)], [2], "float64"),
+        (g) => [T.tensor([g.get(0), g.get(1) * v.data.get(0)], [2], "float64")],
+      );
     expect(gradcheck(op, [T.tensor([1.5, -2], [2], "float64")]).ok).toBe(false);
   });
 });

@@ -22,7 +22,14 @@ class Residual extends nn.Module {
 describe("Module", () => {
   it("names parameters and buffers by dotted path, in declaration order", () => {
     const m = new nn.Sequential(new nn.Linear(4, 3), new nn.ReLU(), new nn.BatchNorm1d(3));
-    expect(Object.keys(m.stateDict())).toEqual(["0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean", "2.running_var"]);
+    expect(Object.keys(m.stateDict())).toEqual([
+      "0.weight",
+      "0.bias",
+      "2.weight",
+      "2.bias",
+      "2.running_mean",
+      "2.running_var",
+    ]);
     expect(m.parameters().length).toBe(4);
   });
 
@@ -62,15 +69,21 @@ describe("Module", () => {
     for (const v of varc) expect(v).toBeCloseTo(1, 3);
     const bm = T.mean(x, [0, 2, 3]).toArray();
     const bv = T.variance(x, [0, 2, 3], false, 1).toArray();
-    bn.runningMean.toArray().forEach((r, c) => expect(r).toBeCloseTo(0.1 * bm[c]!, 5));
-    bn.runningVar.toArray().forEach((r, c) => expect(r).toBeCloseTo(0.9 + 0.1 * bv[c]!, 5));
+    bn.runningMean.toArray().forEach((r, c) => {
+      expect(r).toBeCloseTo(0.1 * bm[c]!, 5);
+    });
+    bn.runningVar.toArray().forEach((r, c) => {
+      expect(r).toBeCloseTo(0.9 + 0.1 * bv[c]!, 5);
+    });
     bn.eval();
     const ye = bn.call(new Variable(x)).data.toArray();
     const expected = x.toArray().map((v, i) => {
       const c = Math.floor(i / 4) % 3;
       return (v - bn.runningMean.get(c)) / Math.sqrt(bn.runningVar.get(c) + 1e-5);
     });
-    ye.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 4));
+    ye.forEach((v, i) => {
+      expect(v).toBeCloseTo(expected[i]!, 4);
+    });
   });
 
   it("BatchNorm in eval mode passes gradcheck with respect to its input", () => {
@@ -108,7 +121,13 @@ describe("trace", () => {
       new nn.Linear(8, 3),
     );
     const g = trace(m);
-    expect(g.nodes.map((n) => `${n.type}:${n.name}`)).toEqual(["Conv2d:0", "ReLU:1", "MaxPool2d:2", "Flatten:3", "Linear:4"]);
+    expect(g.nodes.map((n) => `${n.type}:${n.name}`)).toEqual([
+      "Conv2d:0",
+      "ReLU:1",
+      "MaxPool2d:2",
+      "Flatten:3",
+      "Linear:4",
+    ]);
     expect(g.nodes[0]!.inputs).toEqual(["input"]);
     expect(g.nodes[1]!.inputs).toEqual([g.nodes[0]!.output]);
     expect(g.nodes[0]!.outputShape).toEqual([1, 2, 4, 4]);

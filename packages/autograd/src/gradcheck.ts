@@ -1,5 +1,5 @@
-import * as T from "@quant-trim/tensor";
 import type { Tensor } from "@quant-trim/tensor";
+import * as T from "@quant-trim/tensor";
 import { noGrad, Variable } from "./variable.js";
 
 export interface GradcheckOptions {
@@ -26,7 +26,11 @@ export interface GradcheckReport {
  * is reduced to a scalar with fixed random weights r, so the check covers the whole Jacobian-vector
  * product: L(x) = Σ r ⊙ f(x).
  */
-export function gradcheck(fn: (...inputs: Variable[]) => Variable, inputs: readonly Tensor[], opts: GradcheckOptions = {}): GradcheckReport {
+export function gradcheck(
+  fn: (...inputs: Variable[]) => Variable,
+  inputs: readonly Tensor[],
+  opts: GradcheckOptions = {},
+): GradcheckReport {
   const eps = opts.eps ?? 1e-6;
   const atol = opts.atol ?? 1e-5;
   const rtol = opts.rtol ?? 1e-3;

@@ -25,7 +25,12 @@ export function isGradEnabled(): boolean {
 }
 
 /** Hook for tools that watch ops as they run (the module-graph tracer). */
-export type OpObserver = (op: string, inputs: readonly Variable[], output: Variable, attrs?: Record<string, unknown>) => void;
+export type OpObserver = (
+  op: string,
+  inputs: readonly Variable[],
+  output: Variable,
+  attrs?: Record<string, unknown>,
+) => void;
 let opObserver: OpObserver | null = null;
 export function setOpObserver(obs: OpObserver | null): OpObserver | null {
   const prev = opObserver;
@@ -46,7 +51,10 @@ export class Variable {
   readonly inputs: readonly Variable[];
   private gradFn: GradFn | null;
 
-  constructor(data: Tensor, opts: { requiresGrad?: boolean; op?: string; inputs?: readonly Variable[]; gradFn?: GradFn | null } = {}) {
+  constructor(
+    data: Tensor,
+    opts: { requiresGrad?: boolean; op?: string; inputs?: readonly Variable[]; gradFn?: GradFn | null } = {},
+  ) {
     this.data = data;
     this.requiresGrad = opts.requiresGrad ?? false;
     this.op = opts.op ?? "leaf";
@@ -81,15 +89,24 @@ export class Variable {
    * with 1. Gradients of intermediate values are released as soon as they have been propagated.
    */
   backward(grad?: Tensor): void {
-    if (!this.requiresGrad) throw new Error("backward: this value does not require a gradient (no parameter or input asked for one)");
+    if (!this.requiresGrad)
+      throw new Error(
+        "backward: this value does not require a gradient (no parameter or input asked for one)",
+      );
     let seed = grad;
     if (seed === undefined) {
       if (this.data.size !== 1) {
-        throw new ShapeError("backward", `an implicit gradient needs a one-element value, got shape ${fmtShape(this.shape)}`);
+        throw new ShapeError(
+          "backward",
+          `an implicit gradient needs a one-element value, got shape ${fmtShape(this.shape)}`,
+        );
       }
       seed = ones(this.shape, this.data.dtype);
     } else if (seed.shape.length !== this.shape.length || seed.shape.some((d, i) => d !== this.shape[i])) {
-      throw new ShapeError("backward", `gradient shape ${fmtShape(seed.shape)} does not match value shape ${fmtShape(this.shape)}`);
+      throw new ShapeError(
+        "backward",
+        `gradient shape ${fmtShape(seed.shape)} does not match value shape ${fmtShape(this.shape)}`,
+      );
     }
     const order = topoOrder(this);
     accumulate(this, seed);
@@ -168,7 +185,9 @@ export function record(
   attrs?: Record<string, unknown>,
 ): Variable {
   const needs = gradEnabled && inputs.some((v) => v.requiresGrad);
-  const out = needs ? new Variable(output, { requiresGrad: true, op, inputs, gradFn }) : new Variable(output, { op });
+  const out = needs
+    ? new Variable(output, { requiresGrad: true, op, inputs, gradFn })
+    : new Variable(output, { op });
   if (opObserver) opObserver(op, inputs, out, attrs);
   return out;
 }

@@ -1,5 +1,5 @@
-import * as T from "@quant-trim/tensor";
 import type { Rng, Tensor } from "@quant-trim/tensor";
+import * as T from "@quant-trim/tensor";
 
 /**
  * PyTorch's default for Linear and Conv weights: Kaiming-uniform with a = √5, which works out to

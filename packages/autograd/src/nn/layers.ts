@@ -31,11 +31,17 @@ export class Linear extends Module {
     positiveInt("Linear", "inFeatures", inFeatures);
     positiveInt("Linear", "outFeatures", outFeatures);
     const rng = opts.rng ?? new Rng(0);
-    this.weight = this.registerParameter("weight", kaimingUniform([outFeatures, inFeatures], inFeatures, rng));
-    this.bias = opts.bias === false ? null : this.registerParameter("bias", uniformBias(outFeatures, inFeatures, rng));
+    this.weight = this.registerParameter(
+      "weight",
+      kaimingUniform([outFeatures, inFeatures], inFeatures, rng),
+    );
+    this.bias =
+      opts.bias === false ? null : this.registerParameter("bias", uniformBias(outFeatures, inFeatures, rng));
   }
+  /** Replaces the weight in the forward pass (QAT's fake-quantized weight); null uses it as is. */
+  weightHook: ((w: Variable) => Variable) | null = null;
   forward(x: Variable): Variable {
-    return linear(x, this.weight, this.bias);
+    return linear(x, this.weightHook ? this.weightHook(this.weight) : this.weight, this.bias);
   }
   override traceAttrs(): Record<string, unknown> {
     return { inFeatures: this.inFeatures, outFeatures: this.outFeatures, bias: this.bias !== null };
@@ -66,22 +72,41 @@ export class Conv2d extends Module {
     const groups = cfg.groups ?? 1;
     positiveInt("Conv2d", "groups", groups);
     if (inChannels % groups !== 0 || outChannels % groups !== 0) {
-      throw new Error(`Conv2d: groups (${groups}) must divide inChannels (${inChannels}) and outChannels (${outChannels})`);
+      throw new Error(
+        `Conv2d: groups (${groups}) must divide inChannels (${inChannels}) and outChannels (${outChannels})`,
+      );
     }
     this.kernel = typeof kernel === "number" ? [kernel, kernel] : kernel;
     positiveInt("Conv2d", "kernel", this.kernel[0]);
     positiveInt("Conv2d", "kernel", this.kernel[1]);
-    this.options = { stride: cfg.stride ?? 1, padding: cfg.padding ?? 0, dilation: cfg.dilation ?? 1, groups };
+    this.options = {
+      stride: cfg.stride ?? 1,
+      padding: cfg.padding ?? 0,
+      dilation: cfg.dilation ?? 1,
+      groups,
+    };
     const rng = cfg.rng ?? new Rng(0);
     const fanIn = (inChannels / groups) * this.kernel[0] * this.kernel[1];
-    this.weight = this.registerParameter("weight", kaimingUniform([outChannels, inChannels / groups, ...this.kernel], fanIn, rng));
-    this.bias = cfg.bias === false ? null : this.registerParameter("bias", uniformBias(outChannels, fanIn, rng));
+    this.weight = this.registerParameter(
+      "weight",
+      kaimingUniform([outChannels, inChannels / groups, ...this.kernel], fanIn, rng),
+    );
+    this.bias =
+      cfg.bias === false ? null : this.registerParameter("bias", uniformBias(outChannels, fanIn, rng));
   }
+  /** Replaces the weight in the forward pass (QAT's fake-quantized, BN-folded weight); null uses it as is. */
+  weightHook: ((w: Variable) => Variable) | null = null;
   forward(x: Variable): Variable {
-    return conv2d(x, this.weight, this.bias, this.options);
+    return conv2d(x, this.weightHook ? this.weightHook(this.weight) : this.weight, this.bias, this.options);
   }
   override traceAttrs(): Record<string, unknown> {
-    return { inChannels: this.inChannels, outChannels: this.outChannels, kernel: this.kernel, ...this.options, bias: this.bias !== null };
+    return {
+      inChannels: this.inChannels,
+      outChannels: this.outChannels,
+      kernel: this.kernel,
+      ...this.options,
+      bias: this.bias !== null,
+    };
   }
 }
 

@@ -1,5 +1,5 @@
-import * as T from "@quant-trim/tensor";
 import type { Tensor } from "@quant-trim/tensor";
+import * as T from "@quant-trim/tensor";
 import { noGrad, Parameter, type Variable } from "../variable.js";
 import { currentTracer } from "./trace-hook.js";
 
@@ -14,13 +14,25 @@ export abstract class Module {
   private readonly buffers = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
 
+  /**
+   * Transforms applied around `forward` by tools that instrument a model without rewriting it (QAT
+   * inserts fake-quantization points here): `input` maps each input, `output` the result.
+   */
+  hooks: { input?: (x: Variable) => Variable; output?: (y: Variable) => Variable } = {};
+
   abstract forward(...inputs: Variable[]): Variable;
 
-  /** Run `forward`. Always call modules through `call` so the tracer sees module boundaries. */
+  /** Run `forward` (with hooks). Always call modules through `call` so the tracer sees module boundaries. */
   call(...inputs: Variable[]): Variable {
     const tracer = currentTracer();
-    if (tracer) return tracer.callModule(this, inputs, () => this.forward(...inputs));
-    return this.forward(...inputs);
+    if (tracer) return tracer.callModule(this, inputs, () => this.runHooked(inputs));
+    return this.runHooked(inputs);
+  }
+
+  private runHooked(inputs: Variable[]): Variable {
+    const { input, output } = this.hooks;
+    const y = this.forward(...(input ? inputs.map(input) : inputs));
+    return output ? output(y) : y;
   }
 
   /** Attributes the tracer records for this module (kernel size, stride, features, ...). */
@@ -53,7 +65,8 @@ export abstract class Module {
   }
 
   private checkName(name: string): void {
-    if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`Module: invalid name '${name}' (letters, digits and _ only)`);
+    if (!/^[A-Za-z0-9_]+$/.test(name))
+      throw new Error(`Module: invalid name '${name}' (letters, digits and _ only)`);
     if (this.params.has(name) || this.buffers.has(name) || this.children.has(name)) {
       throw new Error(`Module: '${name}' is already registered`);
     }
@@ -72,14 +85,16 @@ export abstract class Module {
   /** This module and every descendant, with dotted names ('' for this one). */
   namedModules(prefix = ""): Array<[string, Module]> {
     const out: Array<[string, Module]> = [[prefix, this]];
-    for (const [name, child] of this.children) out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name));
+    for (const [name, child] of this.children)
+      out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name));
     return out;
   }
 
   namedParameters(prefix = ""): Array<[string, Parameter]> {
     const out: Array<[string, Parameter]> = [];
     for (const [name, p] of this.params) out.push([prefix ? `${prefix}.${name}` : name, p]);
-    for (const [name, child] of this.children) out.push(...child.namedParameters(prefix ? `${prefix}.${name}` : name));
+    for (const [name, child] of this.children)
+      out.push(...child.namedParameters(prefix ? `${prefix}.${name}` : name));
     return out;
   }
 
@@ -90,7 +105,8 @@ export abstract class Module {
   namedBuffers(prefix = ""): Array<[string, Tensor]> {
     const out: Array<[string, Tensor]> = [];
     for (const [name, b] of this.buffers) out.push([prefix ? `${prefix}.${name}` : name, b]);
-    for (const [name, child] of this.children) out.push(...child.namedBuffers(prefix ? `${prefix}.${name}` : name));
+    for (const [name, child] of this.children)
+      out.push(...child.namedBuffers(prefix ? `${prefix}.${name}` : name));
     return out;
   }
 
@@ -131,7 +147,10 @@ export abstract class Module {
       const src = state[name];
       if (!src) continue;
       if (src.shape.length !== target.shape.length || src.shape.some((d, i) => d !== target.shape[i])) {
-        throw new T.ShapeError("loadStateDict", `'${name}' has shape ${T.fmtShape(src.shape)}, the model expects ${T.fmtShape(target.shape)}`);
+        throw new T.ShapeError(
+          "loadStateDict",
+          `'${name}' has shape ${T.fmtShape(src.shape)}, the model expects ${T.fmtShape(target.shape)}`,
+        );
       }
     }
     noGrad(() => {

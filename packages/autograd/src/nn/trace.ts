@@ -110,5 +110,10 @@ export function trace(model: Module, exampleInput: Tensor): TraceGraph {
     setOpObserver(prevObserver);
     for (const [m, mode] of modes) m.training = mode;
   }
-  return { input: { id: "input", shape: [...exampleInput.shape] }, output: { id: idOf(out), shape: [...out.shape] }, nodes, constants };
+  return {
+    input: { id: "input", shape: [...exampleInput.shape] },
+    output: { id: idOf(out), shape: [...out.shape] },
+    nodes,
+    constants,
+  };
 }

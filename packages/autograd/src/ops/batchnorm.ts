@@ -1,5 +1,5 @@
-import * as T from "@quant-trim/tensor";
 import type { Tensor } from "@quant-trim/tensor";
+import * as T from "@quant-trim/tensor";
 import { record, type Variable } from "../variable.js";
 
 /** Views an [N, C, ...] tensor as (N, C, S) for per-channel loops. */
@@ -24,13 +24,25 @@ export interface BatchStats {
  * its running averages. The gradient is the closed form
  * dx = γ/(m·√(σ²+eps)) · (m·g − Σg − x̂·Σ(g·x̂)), dγ = Σ g·x̂, dβ = Σ g.
  */
-export function batchNormTrain(x: Variable, gamma: Variable, beta: Variable, eps: number): { out: Variable; stats: BatchStats } {
+export function batchNormTrain(
+  x: Variable,
+  gamma: Variable,
+  beta: Variable,
+  eps: number,
+): { out: Variable; stats: BatchStats } {
   const [n, c, s] = dims("batchNorm", x.data);
   if (gamma.size !== c || beta.size !== c) {
-    throw new T.ShapeError("batchNorm", `weight/bias must have ${c} elements for input ${T.fmtShape(x.shape)}`);
+    throw new T.ShapeError(
+      "batchNorm",
+      `weight/bias must have ${c} elements for input ${T.fmtShape(x.shape)}`,
+    );
   }
   const m = n * s;
-  if (m < 2) throw new T.ShapeError("batchNorm", `training needs more than one value per channel, got input ${T.fmtShape(x.shape)}`);
+  if (m < 2)
+    throw new T.ShapeError(
+      "batchNorm",
+      `training needs more than one value per channel, got input ${T.fmtShape(x.shape)}`,
+    );
   const xd = x.data.values();
   const gd = gamma.data.values();
   const bd = beta.data.values();

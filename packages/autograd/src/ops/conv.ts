@@ -23,5 +23,7 @@ export function maxPool2d(x: Variable, opts: T.Pool2dOptions): Variable {
 }
 
 export function avgPool2d(x: Variable, opts: T.Pool2dOptions & { countIncludePad?: boolean }): Variable {
-  return record("avgPool2d", [x], T.avgPool2d(x.data, opts), (g) => [T.avgPool2dBackward(g, x.shape, opts)], { ...opts });
+  return record("avgPool2d", [x], T.avgPool2d(x.data, opts), (g) => [T.avgPool2dBackward(g, x.shape, opts)], {
+    ...opts,
+  });
 }

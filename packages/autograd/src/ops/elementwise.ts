@@ -1,5 +1,5 @@
-import * as T from "@quant-trim/tensor";
 import type { Tensor } from "@quant-trim/tensor";
+import * as T from "@quant-trim/tensor";
 import { constant, record, Variable } from "../variable.js";
 
 /** Numbers and tensors become constants so every op takes Variables. */
@@ -21,7 +21,10 @@ function pair(a: Operand, b: Operand): [Variable, Variable] {
 
 export function add(a: Operand, b: Operand): Variable {
   const [x, y] = pair(a, b);
-  return record("add", [x, y], T.add(x.data, y.data), (g) => [T.sumToShape(g, x.shape), T.sumToShape(g, y.shape)]);
+  return record("add", [x, y], T.add(x.data, y.data), (g) => [
+    T.sumToShape(g, x.shape),
+    T.sumToShape(g, y.shape),
+  ]);
 }
 
 export function sub(a: Operand, b: Operand): Variable {
@@ -51,7 +54,9 @@ export function div(a: Operand, b: Operand): Variable {
 
 /** x ** p for a constant exponent p. */
 export function pow(a: Variable, p: number): Variable {
-  return record("pow", [a], T.pow(a.data, p), (g) => [T.mul(g, T.mul(T.pow(a.data, p - 1), p))], { exponent: p });
+  return record("pow", [a], T.pow(a.data, p), (g) => [T.mul(g, T.mul(T.pow(a.data, p - 1), p))], {
+    exponent: p,
+  });
 }
 
 export function maximum(a: Operand, b: Operand): Variable {
@@ -59,7 +64,10 @@ export function maximum(a: Operand, b: Operand): Variable {
   // Ties send the gradient to the first operand, as a where(x >= y) selection would.
   return record("maximum", [x, y], T.maximum(x.data, y.data), (g) => {
     const pick = T.greaterEqual(x.data, y.data);
-    return [T.sumToShape(T.mul(g, pick), x.shape), y.requiresGrad ? T.sumToShape(T.mul(g, T.sub(1, pick)), y.shape) : null];
+    return [
+      T.sumToShape(T.mul(g, pick), x.shape),
+      y.requiresGrad ? T.sumToShape(T.mul(g, T.sub(1, pick)), y.shape) : null,
+    ];
   });
 }
 
@@ -67,7 +75,10 @@ export function minimum(a: Operand, b: Operand): Variable {
   const [x, y] = pair(a, b);
   return record("minimum", [x, y], T.minimum(x.data, y.data), (g) => {
     const pick = T.lessEqual(x.data, y.data);
-    return [T.sumToShape(T.mul(g, pick), x.shape), y.requiresGrad ? T.sumToShape(T.mul(g, T.sub(1, pick)), y.shape) : null];
+    return [
+      T.sumToShape(T.mul(g, pick), x.shape),
+      y.requiresGrad ? T.sumToShape(T.mul(g, T.sub(1, pick)), y.shape) : null,
+    ];
   });
 }
 
@@ -140,7 +151,9 @@ export function relu(a: Variable): Variable {
 
 /** min(max(x, 0), 6); gradient 1 strictly inside (0, 6), as PyTorch's hardtanh-based ReLU6. */
 export function relu6(a: Variable): Variable {
-  return record("relu6", [a], T.clamp(a.data, 0, 6), (g) => [T.mul(g, T.mul(T.greater(a.data, 0), T.less(a.data, 6)))]);
+  return record("relu6", [a], T.clamp(a.data, 0, 6), (g) => [
+    T.mul(g, T.mul(T.greater(a.data, 0), T.less(a.data, 6))),
+  ]);
 }
 
 // Derived ops: compositions of the primitives above.

@@ -1,5 +1,5 @@
-import * as T from "@quant-trim/tensor";
 import type { Tensor } from "@quant-trim/tensor";
+import * as T from "@quant-trim/tensor";
 import { record, type Variable } from "../variable.js";
 
 /** NumPy-style matmul (1-D promotion, batched with broadcast batch axes). */
@@ -23,7 +23,10 @@ export function matmul(a: Variable, b: Variable): Variable {
  */
 export function linear(x: Variable, w: Variable, b: Variable | null): Variable {
   if (x.ndim !== 2 || w.ndim !== 2 || x.shape[1] !== w.shape[1]) {
-    throw new T.ShapeError("linear", `expected x [N, ${w.shape[1]}] and weight [out, in], got x ${T.fmtShape(x.shape)} and weight ${T.fmtShape(w.shape)}`);
+    throw new T.ShapeError(
+      "linear",
+      `expected x [N, ${w.shape[1]}] and weight [out, in], got x ${T.fmtShape(x.shape)} and weight ${T.fmtShape(w.shape)}`,
+    );
   }
   if (b && (b.ndim !== 1 || b.shape[0] !== w.shape[0])) {
     throw new T.ShapeError("linear", `bias ${T.fmtShape(b.shape)} must be [${w.shape[0]}]`);

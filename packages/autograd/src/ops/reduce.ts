@@ -17,10 +17,16 @@ function keptShape(shape: readonly number[], axes: number[]): number[] {
 
 export function sum(a: Variable, axes?: Axes, keepdims = false): Variable {
   const ax = axesList(axes, a.ndim);
-  return record("sum", [a], T.sum(a.data, ax, keepdims), (g) => [T.expand(T.reshape(g, keptShape(a.shape, ax)), a.shape)], {
-    axes: ax,
-    keepdims,
-  });
+  return record(
+    "sum",
+    [a],
+    T.sum(a.data, ax, keepdims),
+    (g) => [T.expand(T.reshape(g, keptShape(a.shape, ax)), a.shape)],
+    {
+      axes: ax,
+      keepdims,
+    },
+  );
 }
 
 /** mean = sum / count (a composition). */
@@ -89,4 +95,3 @@ export function logSoftmax(a: Variable, axis = -1): Variable {
     return [T.sub(g, T.mul(T.exp(out), total))];
   });
 }
-

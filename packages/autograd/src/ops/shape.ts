@@ -5,7 +5,9 @@ import { record, type Variable } from "../variable.js";
 // inverse movement of the upstream gradient.
 
 export function reshape(a: Variable, shape: readonly number[]): Variable {
-  return record("reshape", [a], T.reshape(a.data, shape), (g) => [T.reshape(g, a.shape)], { shape: [...shape] });
+  return record("reshape", [a], T.reshape(a.data, shape), (g) => [T.reshape(g, a.shape)], {
+    shape: [...shape],
+  });
 }
 
 /** Flatten axes from `startAxis` on into one (default keeps the batch axis). */

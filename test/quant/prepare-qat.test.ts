@@ -1,0 +1,194 @@
+import { Adam, nn, noGrad, ops, Variable } from "@quant-trim/autograd";
+import * as T from "@quant-trim/tensor";
+import { describe, expect, it } from "vitest";
+import { minMax } from "../../packages/quant/src/grid/min-max.js";
+import { computeQParams } from "../../packages/quant/src/grid/qparams.js";
+import { fakeQuantize } from "../../packages/quant/src/grid/quantize.js";
+import { gridSpec } from "../../packages/quant/src/grid/spec.js";
+import { prepareQat } from "../../packages/quant/src/prepare-qat.js";
+
+function cnnBn(seed = 0): nn.Sequential {
+  const rng = new T.Rng(seed);
+  return new nn.Sequential(
+    new nn.Conv2d(1, 4, 3, { padding: 1, rng }),
+    new nn.BatchNorm2d(4),
+    new nn.ReLU(),
+    new nn.MaxPool2d({ kernel: 2 }),
+    new nn.Flatten(),
+    new nn.Linear(4 * 4 * 4, 3, { rng }),
+  );
+}
+
+class ResBlock extends nn.Module {
+  readonly conv = this.registerModule("conv", new nn.Conv2d(2, 2, 3, { padding: 1, rng: new T.Rng(1) }));
+  readonly add = this.registerModule("add", new nn.Add());
+  readonly relu = this.registerModule("relu", new nn.ReLU());
+  forward(x: Variable): Variable {
+    return this.relu.call(this.add.call(x, this.conv.call(x)));
+  }
+}
+
+const input = () => T.rand([6, 1, 8, 8], new T.Rng(9), 0, 1);
+
+describe("prepareQat", () => {
+  it("lists a weight point per Conv/Linear and an activation point per block output and the input", () => {
+    const qat = prepareQat(cnnBn(), { inputShape: [1, 1, 8, 8] });
+    const pts = qat.describe().map((p) => `${p.kind}:${p.name}:${p.grid.bits}:${p.grid.granularity}`);
+    expect(pts).toEqual([
+      "weight:0.weight:8:per-channel",
+      "weight:5.weight:8:per-channel",
+      "activation:input:8:per-tensor",
+      // conv + bn + relu is one block: a single point after the ReLU
+      "activation:2.output:8:per-tensor",
+      "activation:5.output:8:per-tensor",
+    ]);
+  });
+
+  it("puts residual adds (with their ReLU fused) on the list", () => {
+    const qat = prepareQat(new ResBlock(), { inputShape: [1, 2, 4, 4] });
+    expect(qat.describe().map((p) => p.name)).toEqual(["conv.weight", "input", "conv.output", "relu.output"]);
+  });
+
+  it("with λ = 0 the instrumented model computes exactly what the float model computes", () => {
+    const ref = cnnBn(3);
+    const m = cnnBn(3);
+    const qat = prepareQat(m, { inputShape: [1, 1, 8, 8] });
+    qat.setLambda(0);
+    const x = input();
+    ref.eval();
+    m.eval();
+    const a = noGrad(() => ref.call(new Variable(x))).data.toArray();
+    const b = noGrad(() => m.call(new Variable(x))).data.toArray();
+    b.forEach((v, i) => {
+      expect(v).toBeCloseTo(a[i]!, 5);
+    });
+  });
+
+  it("folds BatchNorm into the conv weight before fake quantization (equals the deployed folded conv)", () => {
+    const m = cnnBn(4);
+    const bn = m.layers[1] as nn.BatchNorm2d;
+    bn.runningMean.data.set([0.1, -0.2, 0.3, 0]);
+    bn.runningVar.data.set([0.5, 2, 1, 0.25]);
+    bn.weight.data.data.set([1.5, -0.5, 1, 2]);
+    bn.bias.data.data.set([0.1, 0.2, -0.3, 0]);
+    const conv = m.layers[0] as nn.Conv2d;
+    const wGrid = gridSpec({ bits: 4, signed: true, symmetric: true, granularity: "per-channel" });
+    const qat = prepareQat(m, { inputShape: [1, 1, 8, 8], weight: wGrid });
+    qat.setLambda(1);
+    qat.freezeBatchNormStats();
+    qat.freezeObservers();
+    m.eval();
+    // Deployment reference: W' = W·γ/σ (fake-quantized), b' = (b − μ)·γ/σ + β, conv, relu.
+    const sf = [0, 1, 2, 3].map((c) => bn.weight.data.get(c) / Math.sqrt(bn.runningVar.get(c) + bn.eps));
+    const wf = conv.weight.data.toFloat32Array().map((w, i) => w * sf[Math.floor(i / 9)]!);
+    const r = minMax(wf, wGrid, [4, 1, 3, 3]);
+    const wq = fakeQuantize(wf, computeQParams(r.min, r.max, wGrid), wGrid, [4, 1, 3, 3]);
+    const bf = [0, 1, 2, 3].map(
+      (c) => (conv.bias!.data.get(c) - bn.runningMean.get(c)) * sf[c]! + bn.bias.data.get(c),
+    );
+    const x = input();
+    const ref = T.relu(T.conv2d(x, T.fromData(wq, [4, 1, 3, 3]), T.tensor(bf), { padding: 1 }));
+    // Run the instrumented conv+bn (+ its weight hook) and compare before the activation fake-quant.
+    const y = noGrad(() => ops.relu(bn.forward(conv.call(new Variable(x))))).data.toArray();
+    const yr = ref.toArray();
+    y.forEach((v, i) => {
+      expect(v).toBeCloseTo(yr[i]!, 4);
+    });
+  });
+
+  it("setLambda drives every point; the observers freeze when the ramp reaches 1", () => {
+    const m = cnnBn(5);
+    const qat = prepareQat(m, { inputShape: [1, 1, 8, 8] });
+    qat.setLambda(0.5);
+    m.call(new Variable(input()));
+    expect(qat.activationPoints.every((p) => !p.observer.frozen)).toBe(true);
+    const before = qat.activationPoints[1]!.qparams!.scale[0];
+    qat.setLambda(1);
+    expect(qat.activationPoints.every((p) => p.observer.frozen)).toBe(true);
+    m.call(new Variable(T.mul(input(), 10)));
+    expect(qat.activationPoints[1]!.qparams!.scale[0]).toBe(before);
+    expect(() => qat.setLambda(-0.1)).toThrow(/lambda must be in \[0, 1\]/);
+  });
+
+  it("a schedule that starts at λ = 1 does not freeze observers before they have seen data", () => {
+    const qat = prepareQat(cnnBn(), { inputShape: [1, 1, 8, 8] });
+    qat.setLambda(1);
+    expect(qat.activationPoints.some((p) => p.observer.frozen)).toBe(false);
+  });
+
+  it("per-layer overrides (by name and @first/@last) and clear errors for unknown names", () => {
+    const int4 = gridSpec({ bits: 4, signed: true, symmetric: true, granularity: "per-channel" });
+    const int8 = gridSpec({ bits: 8, signed: true, symmetric: true, granularity: "per-channel" });
+    const qat = prepareQat(cnnBn(), {
+      inputShape: [1, 1, 8, 8],
+      weight: int4,
+      overrides: { "@first": { weight: int8 }, "@last": { weight: int8 } },
+    });
+    expect(qat.weightPoints.map((p) => p.grid.bits)).toEqual([8, 8]);
+    const q2 = prepareQat(cnnBn(), {
+      inputShape: [1, 1, 8, 8],
+      weight: int4,
+      overrides: { "5": { weight: int8 } },
+    });
+    expect(q2.weightPoints.map((p) => p.grid.bits)).toEqual([4, 8]);
+    expect(() => prepareQat(cnnBn(), { inputShape: [1, 1, 8, 8], overrides: { fc9: {} } })).toThrow(
+      /override 'fc9' names no module; modules are 0, 1, 2/,
+    );
+  });
+
+  it("multi-grid mode samples each point's grid per step from its set, reproducibly", () => {
+    const grids = [
+      gridSpec({ bits: 4, signed: true, symmetric: true, granularity: "per-channel" }),
+      gridSpec({ bits: 4, signed: true, symmetric: false, granularity: "per-tensor" }),
+      gridSpec({
+        bits: 4,
+        signed: true,
+        symmetric: true,
+        granularity: "per-tensor",
+        scaleConstraint: "power-of-two",
+      }),
+    ];
+    const run = () => {
+      const qat = prepareQat(cnnBn(), { inputShape: [1, 1, 8, 8], weight: grids, rng: new T.Rng(3) });
+      const seen: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        qat.sampleGrids();
+        seen.push(
+          `${qat.weightPoints[0]!.grid.symmetric}/${qat.weightPoints[0]!.grid.granularity}/${qat.weightPoints[0]!.grid.scaleConstraint}`,
+        );
+      }
+      return seen;
+    };
+    const a = run();
+    expect(new Set(a).size).toBe(3);
+    expect(run()).toEqual(a);
+    const noRng = prepareQat(cnnBn(), { inputShape: [1, 1, 8, 8], weight: grids });
+    expect(() => noRng.sampleGrids()).toThrow(/multi-grid training needs config.rng/);
+  });
+
+  it("trains: QAT at INT4 on a toy problem still lowers the loss", () => {
+    const m = new nn.Sequential(
+      new nn.Linear(4, 16, { rng: new T.Rng(1) }),
+      new nn.ReLU(),
+      new nn.Linear(16, 2, { rng: new T.Rng(2) }),
+    );
+    const qat = prepareQat(m, {
+      inputShape: [1, 4],
+      weight: gridSpec({ bits: 4, signed: true, symmetric: true, granularity: "per-channel" }),
+    });
+    qat.setLambda(1);
+    const rng = new T.Rng(0);
+    const x = T.randn([64, 4], rng);
+    const labels = Array.from({ length: 64 }, (_, i) => (x.get(i, 0) + x.get(i, 1) > 0 ? 1 : 0));
+    const opt = new Adam(qat.parameters(), { lr: 0.01 });
+    const losses: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      opt.zeroGrad();
+      const loss = ops.crossEntropy(m.call(new Variable(x)), labels);
+      loss.backward();
+      opt.step();
+      losses.push(loss.item());
+    }
+    expect(losses[59]!).toBeLessThan(0.5 * losses[0]!);
+  });
+});
