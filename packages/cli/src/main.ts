@@ -1,4 +1,4 @@
 #!/usr/bin/env -S npx tsx
-// The quant-trim command line. Commands are added as their packages land.
-const [, , command] = process.argv;
-console.log(`quant-trim: the '${command ?? "(none)"}' command is not available yet; see README.md for what is built.`);
+import { runCli } from "./cli.js";
+
+process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });

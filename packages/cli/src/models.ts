@@ -15,7 +15,12 @@ export function buildModel(arch: Architecture, seed = 0): nn.Sequential {
   const rng = new Rng(seed);
   switch (arch) {
     case "mlp":
-      return new nn.Sequential(new nn.Flatten(), new nn.Linear(784, 256, { rng }), new nn.ReLU(), new nn.Linear(256, 10, { rng }));
+      return new nn.Sequential(
+        new nn.Flatten(),
+        new nn.Linear(784, 256, { rng }),
+        new nn.ReLU(),
+        new nn.Linear(256, 10, { rng }),
+      );
     case "cnn":
       return new nn.Sequential(
         new nn.Conv2d(1, 8, 3, { padding: 1, rng }),

@@ -1,0 +1,46 @@
+import { noGrad, Variable } from "@quant-trim/autograd";
+import { type GridSpec, prepareQat } from "@quant-trim/quant";
+import type { Tensor } from "@quant-trim/tensor";
+import { batches, type Dataset } from "./data/mnist.js";
+import { type Architecture, buildModel } from "./models.js";
+import { evaluate } from "./train.js";
+
+export interface PtqGrids {
+  weight: GridSpec;
+  activation: GridSpec;
+}
+
+/**
+ * Post-training quantization of an FP32 state dict, simulated with fake quantization: a fresh model
+ * loads the weights, calibrates its activation observers on `calibration` (eval mode, as a vendor
+ * compiler would), and is evaluated with every weight and activation on the given grids.
+ */
+export function fakeQuantAccuracy(
+  arch: Architecture,
+  state: Record<string, Tensor>,
+  grids: PtqGrids,
+  calibration: Dataset,
+  test: Dataset,
+): number {
+  const model = buildModel(arch, 0);
+  model.loadStateDict(state);
+  model.eval();
+  const qat = prepareQat(model, {
+    inputShape: [1, 1, 28, 28],
+    weight: grids.weight,
+    activation: grids.activation,
+  });
+  qat.setLambda(1);
+  qat.calibrate(() => {
+    noGrad(() => {
+      for (const b of batches(calibration, 256)) model.call(new Variable(b.x));
+    });
+  });
+  return evaluate(model, test);
+}
+
+/** The first `n` samples of a dataset (calibration sets are a fixed prefix of the training split). */
+export function head(ds: Dataset, n: number): Dataset {
+  const count = Math.min(n, ds.count);
+  return { images: ds.images.subarray(0, count * 784), labels: ds.labels.subarray(0, count), count };
+}
