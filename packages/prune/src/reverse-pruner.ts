@@ -1,0 +1,368 @@
+import type { Granularity, GridSpec } from "@quant-trim/quant";
+import { matchesName, type NamedParam, type ParamEntry, selectWeights } from "./layers.js";
+import { assertContiguous, type GroupLayout, groupLayout, type TrimMode } from "./project.js";
+import {
+  checkKeys,
+  defaultPFinal,
+  type LambdaLike,
+  normalizeSchedule,
+  pAt,
+  type TrimSchedule,
+  trimProgress,
+} from "./schedule.js";
+import { checkP, ThresholdWorkspace } from "./thresholds.js";
+import { checkRule, groupThreshold, projectGroup, type ThresholdRule } from "./trim.js";
+
+/** Settings that may differ per layer (pruner-wide values are the defaults). */
+export interface LayerTrimOptions {
+  /** The weight grid: its granularity picks the groups, its bits the default pFinal. */
+  grid?: GridSpec;
+  /** Overrides the grid's granularity. Default: the grid's, else "per-tensor". */
+  granularity?: Granularity;
+  /** Default { rule: "quantile" }. */
+  rule?: ThresholdRule;
+  /** Final quantile level. Default 0.99 for grids of ≤ 4 bits, else 0.999. */
+  pFinal?: number;
+}
+
+export interface ReversePrunerOptions extends LayerTrimOptions {
+  /** How p falls from 1 to pFinal. Pass the fake-quant LambdaSchedule (or {kind: "lambda", lambda}) to share
+   *  its clock. Default { kind: "constant" }: full strength from the first step. */
+  schedule?: TrimSchedule | LambdaLike;
+  /** "clamp" (default, the method) or "mask" (zero the tail; ablation only). */
+  mode?: TrimMode;
+  /** Project every this many steps (default 1). */
+  every?: number;
+  /** Names or globs of parameters to prune. Default: every `*.weight` with ndim ≥ 2. */
+  include?: string[];
+  /** Names or globs to leave alone. */
+  exclude?: string[];
+  /** Per-layer overrides, keyed by name or glob; later keys win over earlier ones. */
+  layers?: Record<string, LayerTrimOptions>;
+}
+
+export interface TrimLayerReport {
+  name: string;
+  shape: number[];
+  granularity: Granularity;
+  rule: ThresholdRule["rule"];
+  /** p at the last projection (quantile rule), else null. */
+  p: number | null;
+  /** τ per group at the last projection (empty before the first). */
+  thresholds: number[];
+  /** Elements moved by the last projection. */
+  trimmed: number;
+  /** trimmed / number of elements. */
+  fractionTrimmed: number;
+  /** Elements moved by all projections so far. */
+  trimmedTotal: number;
+}
+
+export interface ReversePrunerState {
+  format: typeof STATE_FORMAT;
+  lastStep: number | null;
+  layers: Record<string, { p: number | null; thresholds: number[]; trimmed: number[]; trimmedTotal: number }>;
+}
+
+const STATE_FORMAT = "quant-trim/reverse-pruner@1";
+const FN = "ReversePruner";
+const OPTION_KEYS = [
+  "grid",
+  "granularity",
+  "rule",
+  "pFinal",
+  "schedule",
+  "mode",
+  "every",
+  "include",
+  "exclude",
+  "layers",
+] as const;
+const LAYER_KEYS = ["grid", "granularity", "rule", "pFinal"] as const;
+
+interface TrimLayer {
+  name: string;
+  /** Prefix of errors raised while trimming this layer (built once, not per step). */
+  errorPrefix: string;
+  entry: NamedParam;
+  granularity: Granularity;
+  rule: ThresholdRule;
+  pFinal: number;
+  layout: GroupLayout;
+  p: number | null;
+  thresholds: Float64Array;
+  trimmed: Int32Array;
+  trimmedTotal: number;
+  computed: boolean;
+}
+
+function checkGranularity(where: string, g: unknown): Granularity | undefined {
+  if (g === undefined) return undefined;
+  if (g !== "per-tensor" && g !== "per-channel") {
+    throw new Error(
+      `${FN}: ${where} granularity must be "per-tensor" or "per-channel", got ${JSON.stringify(g)}`,
+    );
+  }
+  return g;
+}
+
+function resolveGranularity(where: string, o: LayerTrimOptions, ndim: number): Granularity {
+  const own = checkGranularity(where, o.granularity);
+  if (own) return own;
+  if (o.grid === undefined) return "per-tensor";
+  const g = checkGranularity(`${where} grid`, o.grid.granularity) ?? "per-tensor";
+  // The groups are contiguous runs of output channels; a grid that quantizes along another axis would need
+  // strided groups, which no weight grid of this project uses.
+  const axis = o.grid.axis ?? 0;
+  if (g === "per-channel" && axis !== 0 && axis !== -ndim) {
+    throw new Error(
+      `${FN}: ${where} grid is per-channel along axis ${axis}; only axis 0 (output channels) is supported`,
+    );
+  }
+  return g;
+}
+
+/**
+ * Reverse pruning (Quant-Trim's second component): after the optimizer step, clamp each weight group to
+ * [−τ, τ] with τ from the group's own magnitude distribution, so that outliers stop inflating the
+ * quantization scale. Weights are moved, never zeroed (mode "clamp"), and keep receiving gradients.
+ *
+ * ```ts
+ * const lambda = new LambdaSchedule({ kind: "quant-trim", totalSteps });
+ * const rp = new ReversePruner(model.namedParameters(), { grid: int4SymmetricPerTensor, schedule: lambda });
+ * // in the training loop, after optimizer.step():
+ * rp.step(step);
+ * ```
+ */
+export class ReversePruner {
+  readonly schedule: TrimSchedule;
+  readonly mode: TrimMode;
+  readonly every: number;
+  private readonly layerList: TrimLayer[];
+  private readonly ws = new ThresholdWorkspace();
+  private lastStep: number | null = null;
+
+  constructor(params: ReadonlyArray<ParamEntry>, options: ReversePrunerOptions = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new Error(`${FN}: options must be an object, got ${String(options)}`);
+    }
+    checkKeys(FN, "ReversePruner", options, OPTION_KEYS);
+    this.schedule = normalizeSchedule(FN, options.schedule);
+    this.mode = options.mode ?? "clamp";
+    if (this.mode !== "clamp" && this.mode !== "mask") {
+      throw new Error(`${FN}: mode must be "clamp" or "mask", got ${JSON.stringify(this.mode)}`);
+    }
+    this.every = options.every ?? 1;
+    if (!Number.isInteger(this.every) || this.every < 1) {
+      throw new Error(`${FN}: every must be an integer ≥ 1, got ${String(options.every)}`);
+    }
+    const chosen = selectWeights(FN, params, options.include, options.exclude);
+    const overrides = Object.entries(options.layers ?? {});
+    for (const [pattern, o] of overrides) {
+      if (typeof o !== "object" || o === null)
+        throw new Error(`${FN}: layers['${pattern}'] must be an object`);
+      checkKeys(FN, `layers['${pattern}']`, o, LAYER_KEYS);
+      if (!chosen.some((c) => matchesName(pattern, c.name))) {
+        throw new Error(
+          `${FN}: layers key '${pattern}' matches no pruned parameter; pruned: ${chosen.map((c) => c.name).join(", ") || "(none)"}`,
+        );
+      }
+    }
+    this.layerList = chosen.map((entry) => {
+      const merged: LayerTrimOptions = {
+        grid: options.grid,
+        granularity: options.granularity,
+        rule: options.rule,
+        pFinal: options.pFinal,
+      };
+      for (const [pattern, o] of overrides) {
+        if (!matchesName(pattern, entry.name)) continue;
+        for (const key of LAYER_KEYS)
+          if (o[key] !== undefined) (merged as Record<string, unknown>)[key] = o[key];
+      }
+      const where = `layer '${entry.name}'`;
+      const rule = checkRule(`${FN}: ${where}`, merged.rule);
+      const pFinal = merged.pFinal ?? defaultPFinal(merged.grid?.bits);
+      checkP(`${FN}: ${where} pFinal`, pFinal);
+      if (rule.rule === "kSigma" && this.schedule.kind === "constant" && this.schedule.p !== undefined) {
+        throw new Error(
+          `${FN}: a constant schedule's p applies to the quantile rule, but ${where} uses kSigma`,
+        );
+      }
+      const t = entry.param.data;
+      const granularity = resolveGranularity(where, merged, t.ndim);
+      assertContiguous(FN, entry.name, t);
+      const layout = groupLayout(t.shape, granularity);
+      return {
+        name: entry.name,
+        errorPrefix: `${FN}: parameter '${entry.name}'`,
+        entry,
+        granularity,
+        rule,
+        pFinal,
+        layout,
+        p: null,
+        thresholds: new Float64Array(layout.count),
+        trimmed: new Int32Array(layout.count),
+        trimmedTotal: 0,
+        computed: false,
+      };
+    });
+  }
+
+  /** Names of the pruned parameters, in order. */
+  get layerNames(): string[] {
+    return this.layerList.map((l) => l.name);
+  }
+
+  /** The quantile level p_t a layer (default: the first) uses at a step. */
+  pAt(step: number, name?: string): number {
+    const layer = name === undefined ? this.layerList[0] : this.layerList.find((l) => l.name === name);
+    if (!layer) {
+      throw new Error(
+        `${FN}.pAt: unknown layer '${String(name)}'; pruned: ${this.layerNames.join(", ") || "(none)"}`,
+      );
+    }
+    return pAt(this.schedule, step, layer.pFinal);
+  }
+
+  /**
+   * Call after the optimizer step `step` (0-based, or whatever counter the λ schedule uses). Projects the
+   * weights when `step` is a multiple of `every`; returns whether it did.
+   */
+  step(step: number): boolean {
+    if (!Number.isInteger(step) || step < 0) {
+      throw new Error(`${FN}.step: step must be an integer ≥ 0, got ${String(step)}`);
+    }
+    if (step % this.every !== 0) return false;
+    const lambda = trimProgress(this.schedule, step);
+    for (const layer of this.layerList) this.trimLayer(layer, step, lambda);
+    this.lastStep = step;
+    return true;
+  }
+
+  private trimLayer(layer: TrimLayer, step: number, lambda: number): void {
+    const t = layer.entry.param.data;
+    assertContiguous(FN, layer.name, t);
+    const { count, size } = layer.layout;
+    if (t.size !== count * size) {
+      throw new Error(
+        `${FN}: parameter '${layer.name}' changed size to ${t.size} (expected ${count * size})`,
+      );
+    }
+    const buf = t.data;
+    const p = layer.rule.rule === "quantile" ? pAt(this.schedule, step, layer.pFinal) : 1;
+    const fn = layer.errorPrefix;
+    let moved = 0;
+    for (let g = 0; g < count; g++) {
+      const s = t.offset + g * size;
+      const tau = groupThreshold(fn, buf, s, s + size, layer.rule, p, lambda, this.ws);
+      layer.thresholds[g] = tau;
+      const m = projectGroup(buf, s, s + size, tau, this.mode);
+      layer.trimmed[g] = m;
+      moved += m;
+    }
+    layer.p = layer.rule.rule === "quantile" ? p : null;
+    layer.trimmedTotal += moved;
+    layer.computed = true;
+  }
+
+  /** Last thresholds and fraction trimmed per layer. */
+  report(): { lastStep: number | null; layers: TrimLayerReport[] } {
+    return {
+      lastStep: this.lastStep,
+      layers: this.layerList.map((l) => {
+        const trimmed = l.computed ? sum(l.trimmed) : 0;
+        const n = l.layout.count * l.layout.size;
+        return {
+          name: l.name,
+          shape: [...l.entry.param.data.shape],
+          granularity: l.granularity,
+          rule: l.rule.rule,
+          p: l.p,
+          thresholds: l.computed ? Array.from(l.thresholds) : [],
+          trimmed,
+          fractionTrimmed: n === 0 ? 0 : trimmed / n,
+          trimmedTotal: l.trimmedTotal,
+        };
+      }),
+    };
+  }
+
+  /** JSON-safe snapshot for checkpoint metadata. */
+  state(): ReversePrunerState {
+    const layers: ReversePrunerState["layers"] = {};
+    for (const l of this.layerList) {
+      layers[l.name] = {
+        p: l.p,
+        thresholds: l.computed ? Array.from(l.thresholds) : [],
+        trimmed: l.computed ? Array.from(l.trimmed) : [],
+        trimmedTotal: l.trimmedTotal,
+      };
+    }
+    return { format: STATE_FORMAT, lastStep: this.lastStep, layers };
+  }
+
+  /** Restores a snapshot from `state()` (object or its JSON text); the pruned layers must be the same. */
+  loadState(state: ReversePrunerState | string): void {
+    const fn = `${FN}.loadState`;
+    let s: unknown = state;
+    if (typeof state === "string") {
+      try {
+        s = JSON.parse(state);
+      } catch (e) {
+        throw new Error(`${fn}: state is not valid JSON (${(e as Error).message})`);
+      }
+    }
+    if (typeof s !== "object" || s === null || (s as { format?: unknown }).format !== STATE_FORMAT) {
+      throw new Error(`${fn}: expected an object with format '${STATE_FORMAT}'`);
+    }
+    const st = s as ReversePrunerState;
+    if (st.lastStep !== null && (!Number.isInteger(st.lastStep) || st.lastStep < 0)) {
+      throw new Error(`${fn}: lastStep must be null or an integer ≥ 0, got ${String(st.lastStep)}`);
+    }
+    const names = Object.keys(st.layers ?? {});
+    const mine = this.layerNames;
+    if (names.length !== mine.length || names.some((n) => !mine.includes(n))) {
+      throw new Error(
+        `${fn}: state has layers [${names.join(", ")}], this pruner prunes [${mine.join(", ")}]`,
+      );
+    }
+    // Validate everything before changing anything, so a bad state leaves the pruner as it was.
+    for (const l of this.layerList) {
+      const e = st.layers[l.name]!;
+      const n = e.thresholds?.length;
+      const ok =
+        (n === 0 || n === l.layout.count) &&
+        e.trimmed?.length === n &&
+        e.thresholds.every((x) => typeof x === "number" && x >= 0) &&
+        e.trimmed.every((x) => Number.isInteger(x) && x >= 0) &&
+        Number.isInteger(e.trimmedTotal) &&
+        (e.p === null || (typeof e.p === "number" && e.p > 0 && e.p <= 1));
+      if (!ok) {
+        throw new Error(
+          `${fn}: layer '${l.name}' needs p (null or in (0, 1]), ${l.layout.count} non-negative thresholds and trimmed counts (or none), and an integer trimmedTotal`,
+        );
+      }
+    }
+    for (const l of this.layerList) {
+      const e = st.layers[l.name]!;
+      l.computed = e.thresholds.length > 0;
+      l.thresholds.fill(0);
+      l.trimmed.fill(0);
+      if (l.computed) {
+        l.thresholds.set(e.thresholds);
+        l.trimmed.set(e.trimmed);
+      }
+      l.p = e.p;
+      l.trimmedTotal = e.trimmedTotal;
+    }
+    this.lastStep = st.lastStep;
+  }
+}
+
+function sum(a: Int32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s;
+}
