@@ -197,6 +197,7 @@ function trainOne(
     },
   });
   // The exported checkpoint is the plain FP32 model; evaluate it as a fresh model loaded from the file.
+  mkdirSync(dirname(o.out), { recursive: true });
   saveCheckpoint(o.out, model, {
     architecture: o.arch,
     recipe: JSON.stringify(recipe.settings),
