@@ -335,6 +335,21 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
   const prevInput = model.hooks.input;
   model.hooks.input = (x) => inputPoint.apply(prevInput ? prevInput(x) : x, model.training);
 
+  /** A fake-quantization point on the output of the module that ends a block. */
+  const outputPoint = (moduleName: string, ov: LayerOverride): void => {
+    const outModule = modules.get(moduleName)!;
+    const ap = new ActivationPoint(
+      `${moduleName}.output`,
+      moduleName,
+      gridList(ov.activation ?? defaultAct),
+      qat,
+      makeObserver(),
+      lsqA,
+    );
+    qat.activationPoints.push(ap);
+    addOutputHook(outModule, (y) => ap.apply(y, outModule.training));
+  };
+
   const claimed = new Set<string>();
   for (const node of graph.nodes) {
     if (node.kind !== "module" || claimed.has(node.output)) continue;
@@ -368,17 +383,7 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
       qat.weightPoints.push(wp);
       if (bn) attachBatchNormFold(qat, layer as nn.Conv2d, bn, wp);
       else layer.weightHook = (w) => wp.apply(w);
-      const outModule = modules.get(last.name!)!;
-      const ap = new ActivationPoint(
-        `${last.name}.output`,
-        last.name!,
-        gridList(ov.activation ?? defaultAct),
-        qat,
-        makeObserver(),
-        lsqA,
-      );
-      qat.activationPoints.push(ap);
-      addOutputHook(outModule, (y) => ap.apply(y, outModule.training));
+      outputPoint(last.name!, ov);
     } else if (
       node.type === "Add" ||
       node.type === "BatchNorm2d" ||
@@ -394,18 +399,7 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
           claimed.add(act.output);
         }
       }
-      const ov = overrides.get(name) ?? {};
-      const outModule = modules.get(last.name!)!;
-      const ap = new ActivationPoint(
-        `${last.name}.output`,
-        last.name!,
-        gridList(ov.activation ?? defaultAct),
-        qat,
-        makeObserver(),
-        lsqA,
-      );
-      qat.activationPoints.push(ap);
-      addOutputHook(outModule, (y) => ap.apply(y, outModule.training));
+      outputPoint(last.name!, overrides.get(name) ?? {});
     }
     // Pooling, flatten, dropout and identity keep their input's quantization parameters: no point.
   }
