@@ -7,6 +7,7 @@ const suites = ["tensor", "autograd", "quant", "prune", "cli"];
 export default defineConfig({
   test: {
     isolate: false,
+    reporters: ["default", "./test/summary-reporter.ts"],
     passWithNoTests: false,
     projects: suites.map((name) => ({
       extends: true as const,
