@@ -192,3 +192,40 @@ describe("prepareQat", () => {
     expect(losses[59]!).toBeLessThan(0.5 * losses[0]!);
   });
 });
+
+describe("prepareQat with LSQ", () => {
+  it("learns weight and activation scales: they start from the observed ranges and receive gradients", () => {
+    const m = cnnBn(6);
+    const x = input();
+    const qat = prepareQat(m, {
+      inputShape: [1, 1, 8, 8],
+      lsq: { weights: true, activations: true },
+      lsqInitBatch: x,
+    });
+    const learned = qat.describe().filter((p) => p.learned);
+    expect(learned.map((p) => p.name)).toEqual(["0.weight", "5.weight", "input", "2.output", "5.output"]);
+    // The input is in [0, 1): its initial INT8 asymmetric scale is about 1/255.
+    const inputPoint = qat.activationPoints[0]!;
+    expect(inputPoint.scale!.data.item() * 255).toBeGreaterThan(0.95);
+    expect(inputPoint.scale!.data.item() * 255).toBeLessThanOrEqual(1);
+    expect(qat.parameters().length).toBe(m.parameters().length + 2 + 2 * 3);
+    qat.setLambda(1);
+    const opt = new Adam(qat.parameters(), { lr: 1e-3 });
+    opt.zeroGrad();
+    ops.crossEntropy(m.call(new Variable(x)), [0, 1, 2, 0, 1, 2]).backward();
+    for (const p of qat.points()) {
+      expect(p.scale!.grad).not.toBeNull();
+      expect(p.scale!.grad!.toArray().every(Number.isFinite)).toBe(true);
+      expect(p.scale!.grad!.toArray().some((g) => g !== 0)).toBe(true);
+    }
+    const before = inputPoint.scale!.data.item();
+    opt.step();
+    expect(inputPoint.scale!.data.item()).not.toBe(before);
+  });
+
+  it("asks for an initialisation batch when activations are learned", () => {
+    expect(() => prepareQat(cnnBn(), { inputShape: [1, 1, 8, 8], lsq: { activations: true } })).toThrow(
+      /lsq.activations needs lsqInitBatch/,
+    );
+  });
+});

@@ -1,4 +1,4 @@
-import { nn, ops, Parameter, Variable } from "@quant-trim/autograd";
+import { nn, noGrad, ops, Parameter, Variable } from "@quant-trim/autograd";
 import type { Rng } from "@quant-trim/tensor";
 import * as T from "@quant-trim/tensor";
 import { fakeQuant, float32Values } from "./fake-quant-op.js";
@@ -30,6 +30,11 @@ export interface QatConfig {
   activationObserver?: () => Observer;
   /** Learn scales (and asymmetric zero points) with LSQ instead of deriving them from ranges. */
   lsq?: { weights?: boolean; activations?: boolean };
+  /**
+   * A batch of real inputs, required with `lsq.activations`: one forward pass over it (no gradients,
+   * λ = 0) sets the initial activation scales from the observed ranges.
+   */
+  lsqInitBatch?: T.Tensor;
   /** Multiply the straight-through gradient by the in-range mask (ablation; default off). */
   clipMask?: boolean;
   /**
@@ -146,19 +151,18 @@ class ActivationPoint extends QuantPoint {
   get learned(): boolean {
     return this.lsq;
   }
+  /** LSQ starts from the range the observer saw on the initialisation batch. */
+  initLsq(): void {
+    const qp = this.observer.qparams(this.grid);
+    this.scale = new Parameter(T.fromData(Float32Array.from(qp.scale), [1]));
+    if (!this.grid.symmetric)
+      this.zeroPoint = new Parameter(T.fromData(Float32Array.from(qp.zeroPoint), [1]));
+  }
   apply(y: Variable, training: boolean): Variable {
     if ((training || this.qat.calibrating) && !this.observer.frozen)
       this.observer.observe(float32Values(y.data), y.shape);
     const lambda = this.qat.lambda;
-    if (this.lsq) {
-      if (!this.scale) {
-        // LSQ starts from the observed range of the first batch.
-        const qp = this.observer.qparams(this.grid);
-        this.scale = new Parameter(T.fromData(Float32Array.from(qp.scale), [1]));
-        if (!this.grid.symmetric)
-          this.zeroPoint = new Parameter(T.fromData(Float32Array.from(qp.zeroPoint), [1]));
-        this.qat.onNewParameters();
-      }
+    if (this.scale) {
       return lsqFakeQuant(y, this.scale, this.zeroPoint, this.grid, { lambda, clipMask: this.qat.clipMask });
     }
     this.qparams = this.observer.qparams(this.grid);
@@ -186,7 +190,6 @@ export class QatModel {
   private readonly freezeAtOne: boolean;
   private readonly rng: Rng | null;
   private readonly batchNorms: nn.BatchNorm2d[] = [];
-  private newParamsListener: (() => void) | null = null;
 
   constructor(
     readonly model: Module,
@@ -249,16 +252,6 @@ export class QatModel {
   /** @internal */
   registerBatchNorm(bn: nn.BatchNorm2d): void {
     this.batchNorms.push(bn);
-  }
-
-  /** @internal LSQ activation scales appear at the first forward pass. */
-  onNewParameters(): void {
-    this.newParamsListener?.();
-  }
-
-  /** Called when LSQ creates parameters lazily, so an optimizer can be rebuilt. */
-  onParametersChanged(fn: () => void): void {
-    this.newParamsListener = fn;
   }
 
   points(): QuantPoint[] {
@@ -437,5 +430,18 @@ function attachBatchNormFold(qat: QatModel, conv: nn.Conv2d, bn: nn.BatchNorm2d,
 
 /** Instrument `model` for QAT (in place) and return the handle that drives it. */
 export function prepareQat(model: Module, config: QatConfig): QatModel {
-  return new QatModel(model, config);
+  const qat = new QatModel(model, config);
+  if (config.lsq?.activations) {
+    if (!config.lsqInitBatch)
+      throw new Error("prepareQat: lsq.activations needs lsqInitBatch (a batch of real inputs)");
+    const batch = config.lsqInitBatch;
+    qat.calibrate(() => {
+      noGrad(() => model.call(new Variable(batch)));
+    });
+    for (const p of qat.activationPoints) {
+      p.initLsq();
+      p.observer.unfreeze();
+    }
+  }
+  return qat;
 }
