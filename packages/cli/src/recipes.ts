@@ -24,6 +24,12 @@ export interface RecipeConfig {
   handover?: number;
   /** Reverse-pruning final quantile; default 0.99 at INT4, 0.999 at INT8. */
   pFinal?: number;
+  /**
+   * Mask the straight-through gradient outside the grid's range (PyTorch's fake-quant behaviour).
+   * Default: on for `qat` (the baseline as practitioners run it), off for `pfq` and `quant-trim` (the
+   * blend formula x + λ·stopgrad(x̂ − x) passes the gradient everywhere).
+   */
+  clipMask?: boolean;
 }
 
 /** What a recipe adds to plain training: per-step hooks, and the handles for reports. */
@@ -52,8 +58,9 @@ export function trainingGrids(
 /**
  * The five recipes of the experiment, all on the same model, data, epochs and optimizer:
  * - fp: plain FP32 training.
- * - qat: fake quantization at λ = 1 from the first step, fixed grid, no reverse pruning; activation
- *   observers and BN statistics freeze at the same step as quant-trim's (rampEnd·T) for a fair budget.
+ * - qat: fake quantization at λ = 1 from the first step, fixed grid, no reverse pruning, PyTorch's
+ *   masked straight-through gradient; activation observers and BN statistics freeze at the same step as
+ *   quant-trim's (rampEnd·T) for a fair budget.
  * - pfq: progressive fake quantization only (λ curriculum).
  * - rp: reverse pruning only, on the same clock (FP training otherwise).
  * - quant-trim: PFQ + RP.
@@ -71,7 +78,10 @@ export function applyRecipe(model: Module, cfg: RecipeConfig): AppliedRecipe {
   const freezeStep = Math.floor((cfg.rampEnd ?? 0.8) * cfg.totalSteps);
   const usesFakeQuant = cfg.recipe === "qat" || cfg.recipe === "pfq" || cfg.recipe === "quant-trim";
   const usesRp = cfg.recipe === "rp" || cfg.recipe === "quant-trim";
-  const qat = usesFakeQuant ? prepareQat(model, { inputShape: cfg.inputShape, weight, activation }) : null;
+  const clipMask = cfg.clipMask ?? cfg.recipe === "qat";
+  const qat = usesFakeQuant
+    ? prepareQat(model, { inputShape: cfg.inputShape, weight, activation, clipMask })
+    : null;
   const lambda =
     cfg.recipe === "qat"
       ? new LambdaSchedule({ kind: "constant", value: 1 })
@@ -106,6 +116,7 @@ export function applyRecipe(model: Module, cfg: RecipeConfig): AppliedRecipe {
       recipe: cfg.recipe,
       bits: cfg.bits,
       granularity: cfg.granularity,
+      clipMask,
       lambda: lambda ? lambda.options : null,
       reversePruning: pruner
         ? { pFinal: cfg.pFinal ?? (cfg.bits <= 4 ? 0.99 : 0.999), rule: "quantile", mode: "clamp" }
