@@ -166,6 +166,27 @@ describe("prepareQat", () => {
     expect(() => noRng.sampleGrids()).toThrow(/multi-grid training needs config.rng/);
   });
 
+  it("stochastic-rounding grids draw from the QAT generator, reproducibly", () => {
+    const grid = gridSpec({
+      bits: 4,
+      signed: true,
+      symmetric: true,
+      granularity: "per-channel",
+      rounding: "stochastic",
+    });
+    const run = () => {
+      const m = cnnBn(7);
+      prepareQat(m, { inputShape: [1, 1, 8, 8], weight: grid, rng: new T.Rng(11) }).setLambda(1);
+      m.eval();
+      return noGrad(() => m.call(new Variable(input()))).data.toArray();
+    };
+    expect(run()).toEqual(run());
+    expect(() => prepareQat(cnnBn(7), { inputShape: [1, 1, 8, 8], weight: grid }).setLambda(1)).not.toThrow();
+    const m = cnnBn(7);
+    prepareQat(m, { inputShape: [1, 1, 8, 8], weight: grid }).setLambda(1);
+    expect(() => m.call(new Variable(input()))).toThrow(/stochastic rounding needs a seeded Rng/);
+  });
+
   it("trains: QAT at INT4 on a toy problem still lowers the loss", () => {
     const m = new nn.Sequential(
       new nn.Linear(4, 16, { rng: new T.Rng(1) }),
@@ -221,6 +242,14 @@ describe("prepareQat with LSQ", () => {
     const before = inputPoint.scale!.data.item();
     opt.step();
     expect(inputPoint.scale!.data.item()).not.toBe(before);
+  });
+
+  it("describes learned points with their current quantization parameters", () => {
+    const qat = prepareQat(cnnBn(6), { inputShape: [1, 1, 8, 8], lsq: { weights: true } });
+    const w = qat.describe().find((p) => p.name === "0.weight")!;
+    expect(w.learned).toBe(true);
+    expect(Array.from(w.qparams!.scale)).toEqual(Array.from(qat.weightPoints[0]!.scale!.data.values()));
+    expect(Array.from(w.qparams!.zeroPoint)).toEqual([0, 0, 0, 0]);
   });
 
   it("asks for an initialisation batch when activations are learned", () => {

@@ -1,10 +1,11 @@
 import { nn, noGrad, ops, Parameter, Variable } from "@quant-trim/autograd";
 import type { Rng } from "@quant-trim/tensor";
 import * as T from "@quant-trim/tensor";
-import { fakeQuant, float32Values } from "./fake-quant-op.js";
+import { type FakeQuantOptions, fakeQuant, float32Values } from "./fake-quant-op.js";
 import { minMax } from "./grid/min-max.js";
 import { computeQParams, type QParams } from "./grid/qparams.js";
-import { type GridSpec, gridSpec } from "./grid/spec.js";
+import { roundHalfEven } from "./grid/rounding.js";
+import { type GridSpec, gridSpec, qRange, symmetricZeroPoint } from "./grid/spec.js";
 import { lsqFakeQuant } from "./lsq.js";
 import { EmaMinMaxObserver } from "./observers/ema-min-max-observer.js";
 import type { Observer } from "./observers/observer.js";
@@ -85,6 +86,16 @@ abstract class QuantPoint {
     if (this.grids.length > 1) this.grid = this.grids[rng.int(this.grids.length)]!;
   }
   abstract get learned(): boolean;
+  /** LSQ's current parameters in QParams form (scale clamped to eps, zero point rounded and clamped). */
+  private learnedQParams(): QParams {
+    const { qmin, qmax } = qRange(this.grid);
+    const scale = Float32Array.from(this.scale!.data.values(), (v) => Math.max(v, this.grid.eps));
+    const zp = this.zeroPoint ? this.zeroPoint.data.values() : null;
+    const zeroPoint = Int32Array.from(scale, (_, c) =>
+      zp ? Math.min(qmax, Math.max(qmin, roundHalfEven(zp[c]!))) : symmetricZeroPoint(this.grid),
+    );
+    return { scale, zeroPoint };
+  }
   info(): QuantPointInfo {
     return {
       name: this.name,
@@ -92,7 +103,7 @@ abstract class QuantPoint {
       module: this.module,
       grid: this.grid,
       grids: this.grids,
-      qparams: this.qparams,
+      qparams: this.scale ? this.learnedQParams() : this.qparams,
       learned: this.learned,
     };
   }
@@ -126,7 +137,7 @@ class WeightPoint extends QuantPoint {
       return lsqFakeQuant(w, this.scale, this.zeroPoint, this.grid, { lambda, clipMask: this.qat.clipMask });
     this.qparams = rangeQParams(w.data, this.grid);
     if (lambda === 0) return w;
-    return fakeQuant(w, this.grid, this.qparams, { lambda, clipMask: this.qat.clipMask });
+    return fakeQuant(w, this.grid, this.qparams, this.qat.fakeQuantOptions());
   }
 }
 
@@ -167,7 +178,7 @@ class ActivationPoint extends QuantPoint {
     }
     this.qparams = this.observer.qparams(this.grid);
     if (lambda === 0) return y;
-    return fakeQuant(y, this.grid, this.qparams, { lambda, clipMask: this.qat.clipMask });
+    return fakeQuant(y, this.grid, this.qparams, this.qat.fakeQuantOptions());
   }
 }
 
@@ -188,7 +199,7 @@ export class QatModel {
   readonly weightPoints: WeightPoint[] = [];
   readonly activationPoints: ActivationPoint[] = [];
   private readonly freezeAtOne: boolean;
-  private readonly rng: Rng | null;
+  readonly rng: Rng | null;
   private readonly batchNorms: nn.BatchNorm2d[] = [];
 
   constructor(
@@ -213,6 +224,13 @@ export class QatModel {
     this.lambda = lambda;
     this.everSet = true;
     if (rampEnded && this.freezeAtOne) this.freezeObservers();
+  }
+
+  /** Options every fake-quantization point uses: the current λ, the gradient mask, the generator. */
+  fakeQuantOptions(): FakeQuantOptions {
+    return this.rng
+      ? { lambda: this.lambda, clipMask: this.clipMask, rng: this.rng }
+      : { lambda: this.lambda, clipMask: this.clipMask };
   }
 
   /** Draw this step's grid for every multi-grid point (a no-op for single-grid points). */
