@@ -2,6 +2,8 @@ import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCheckpoint, loadCheckpointInto, saveCheckpoint } from "@quant-trim/autograd";
+import { ReversePruner, type ReversePrunerState } from "@quant-trim/prune";
+import { gridSpec, type ObserverState, restoreObserver } from "@quant-trim/quant";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../packages/cli/src/cli.js";
 import { mnistSplit } from "../../packages/cli/src/data/mnist.js";
@@ -78,6 +80,50 @@ describe("checkpoints", () => {
       /architecture 'cnn-bn', the model is 'cnn'/,
     );
     expect(loadCheckpoint(path).metadata.format_version).toBe("1");
+  });
+});
+
+describe("recipe state in checkpoint metadata", () => {
+  it("observer ranges and reverse-pruning state are saved with the checkpoint and restore into new objects", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const out = join(dir, "qt.safetensors");
+    const c = capture();
+    const code = await runCli(
+      [
+        "train",
+        "--arch",
+        "mlp",
+        "--recipe",
+        "quant-trim",
+        "--bits",
+        "4",
+        "--epochs",
+        "1",
+        "--out",
+        out,
+        "--json",
+      ],
+      c.io,
+    );
+    expect(code).toBe(0);
+    const { metadata } = loadCheckpoint(out);
+    const ranges = JSON.parse(metadata.activation_ranges!) as Record<string, ObserverState>;
+    expect(Object.keys(ranges)).toEqual(["input", "2.output", "3.output"]);
+    const input = restoreObserver(ranges.input!);
+    // The input pixels are in [0, 1]: the restored observer reports that range and is frozen (λ reached 1).
+    expect(input.range().min[0]).toBe(0);
+    expect(input.range().max[0]).toBeCloseTo(1, 2);
+    expect(input.frozen).toBe(true);
+    const rp = JSON.parse(metadata.reverse_pruning!) as ReversePrunerState;
+    const model = buildModel("mlp", 0);
+    const pruner = new ReversePruner(
+      model.namedParameters().map(([name, param]) => ({ name, param })),
+      { grid: gridSpec({ bits: 4, signed: true, symmetric: true, granularity: "per-channel" }) },
+    );
+    pruner.loadState(rp);
+    expect(pruner.state()).toEqual(rp);
+    expect(rp.layers["1.weight"]!.p).toBeCloseTo(0.99, 10);
+    expect(JSON.parse(metadata.recipe!)).toMatchObject({ recipe: "quant-trim", bits: 4 });
   });
 });
 
