@@ -10,11 +10,11 @@ import {
   randn,
   type Tensor,
   tensor,
-  transpose,
   zeros,
 } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { randnNCHW } from "./arbitraries.js";
 
 interface Problem {
   x: Tensor;
@@ -119,9 +119,7 @@ const problemArb = fc
     const W = Math.max(1, effW - 2 * r.padding[1]) + r.extra[1];
     const C = r.groups * r.cinG;
     const Cout = r.groups * r.coutG;
-    const x = r.transposedInput
-      ? transpose(randn([r.N, C, W, H], rng, 0, 1, dtype))
-      : randn([r.N, C, H, W], rng, 0, 1, dtype);
+    const x = randnNCHW([r.N, C, H, W], r.transposedInput, rng, dtype);
     const w = randn([Cout, r.cinG, kH, kW], rng, 0, 1, dtype);
     const opts = { stride: r.stride, padding: r.padding, dilation: r.dilation, groups: r.groups };
     const dy = randn(conv2dOutputShape(x.shape, w.shape, opts), rng, 0, 1, dtype);

@@ -1,9 +1,7 @@
 import { concat, pad, permute, Rng, slice, stack, type Tensor, tensor, zeros } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-
-type DType = "float32" | "float64";
-const size = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
+import { type DType, size, unravel } from "./arbitraries.js";
 
 /**
  * A tensor of `shape` with values from `seed`: contiguous, or (layout 1) a reversed-axes permutation of a
@@ -32,15 +30,6 @@ const arbTensorOf = (shape: readonly number[]) =>
   fc
     .tuple(fc.nat(), fc.nat(2), fc.constantFrom<DType>("float32", "float32", "float64"))
     .map(([seed, layout, dtype]) => makeTensor(shape, seed, layout, dtype));
-
-function unravel(i: number, shape: readonly number[]): number[] {
-  const idx = new Array<number>(shape.length);
-  for (let ax = shape.length - 1; ax >= 0; ax--) {
-    idx[ax] = i % shape[ax]!;
-    i = Math.floor(i / shape[ax]!);
-  }
-  return idx;
-}
 
 const joinedDType = (ts: readonly Tensor[]): DType =>
   ts.some((t) => t.dtype === "float64") ? "float64" : "float32";

@@ -8,11 +8,11 @@ import {
   randn,
   type Tensor,
   tensor,
-  transpose,
   zeros,
 } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { randnNCHW } from "./arbitraries.js";
 
 interface PoolCase {
   x: Tensor;
@@ -113,9 +113,7 @@ const caseArb = (withDilation: boolean) =>
       const H = Math.max(1, eff[0] - 2 * padding[0], r.dilation[0] > 1 ? eff[0] : 1) + r.extra[0];
       const W = Math.max(1, eff[1] - 2 * padding[1], r.dilation[1] > 1 ? eff[1] : 1) + r.extra[1];
       const dtype = r.f64 ? "float64" : "float32";
-      const base = r.transposedInput
-        ? transpose(randn([r.N, r.C, W, H], rng, 0, 1, dtype))
-        : randn([r.N, r.C, H, W], rng, 0, 1, dtype);
+      const base = randnNCHW([r.N, r.C, H, W], r.transposedInput, rng, dtype);
       if (r.values !== "normal") {
         const shape = base.shape;
         for (let n = 0; n < shape[0]!; n++)

@@ -19,90 +19,7 @@ import {
 } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-
-// ------------------------------------------------------------------------------------------------
-// (Same generator as elementwise.test.ts; test files cannot share a helper module yet.)
-// Random tensors with random layouts: contiguous, or a permuted / stepped / reversed / expanded view of
-// a larger buffer. Values mix small integers (ties, exact equality), uniform floats and, optionally,
-// NaN, ±Infinity and ±0.
-
-type DType = "float32" | "float64";
-interface Layout {
-  plain: boolean;
-  perm: number[];
-  steps: number[];
-  pads: number[];
-  expandAxes: boolean[];
-  seed: number;
-  dtype: DType;
-  specials: boolean;
-}
-
-const SPECIALS = [Number.NaN, Infinity, -Infinity, 0, -0];
-
-function sampleValues(n: number, seed: number, specials: boolean): number[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: n }, () => {
-    const u = rng.next();
-    if (specials && u < 0.1) return SPECIALS[rng.int(SPECIALS.length)]!;
-    if (u < 0.4) return rng.int(7) - 3;
-    return rng.uniform(-4, 4);
-  });
-}
-
-const arbLayout = (rank: number, specials?: boolean): fc.Arbitrary<Layout> =>
-  fc.record({
-    plain: fc.integer({ min: 0, max: 3 }).map((x) => x === 0),
-    perm: fc.shuffledSubarray([...Array(rank).keys()], { minLength: rank, maxLength: rank }),
-    steps: fc.array(fc.constantFrom(1, 1, 2, -1, -2), { minLength: rank, maxLength: rank }),
-    pads: fc.array(fc.nat(2), { minLength: rank, maxLength: rank }),
-    expandAxes: fc.array(
-      fc.integer({ min: 0, max: 4 }).map((x) => x === 0),
-      { minLength: rank, maxLength: rank },
-    ),
-    seed: fc.nat(),
-    dtype: fc.constantFrom<DType>("float32", "float64"),
-    specials: specials === undefined ? fc.boolean() : fc.constant(specials),
-  });
-
-function viewOf(shape: readonly number[], lay: Layout): Tensor {
-  const size = shape.reduce((p, d) => p * d, 1);
-  if (lay.plain) return tensor(sampleValues(size, lay.seed, lay.specials), shape, lay.dtype);
-  const baseDims = shape.map((d, i) => (lay.expandAxes[i] ? 1 : d * Math.abs(lay.steps[i]!) + lay.pads[i]!));
-  const physical = lay.perm.map((ax) => baseDims[ax]!);
-  const n = physical.reduce((p, d) => p * d, 1);
-  const base = tensor(sampleValues(n, lay.seed, lay.specials), physical, lay.dtype);
-  const inverse = new Array<number>(shape.length);
-  lay.perm.forEach((ax, pos) => {
-    inverse[ax] = pos;
-  });
-  let v = permute(base, inverse);
-  v = slice(
-    v,
-    shape.map((d, i) => {
-      if (lay.expandAxes[i]) return null;
-      const step = Math.abs(lay.steps[i]!);
-      const start = lay.pads[i]!; // the buffer axis holds d·step + pad elements
-      return [start, start + d * step, step] as const;
-    }),
-  );
-  v = slice(
-    v,
-    shape.map((_, i) => (lay.steps[i]! < 0 && !lay.expandAxes[i] ? ([-1, undefined, -1] as const) : null)),
-  );
-  if (lay.expandAxes.some(Boolean)) v = expand(v, shape);
-  expect(v.shape).toEqual(shape);
-  return v;
-}
-
-const arbDim = fc.oneof(
-  { weight: 1, arbitrary: fc.constant(0) },
-  { weight: 3, arbitrary: fc.constant(1) },
-  { weight: 8, arbitrary: fc.integer({ min: 2, max: 5 }) },
-);
-const arbShape = (maxRank = 4) => fc.array(arbDim, { maxLength: maxRank });
-const arbTensor = (shape: readonly number[], specials?: boolean) =>
-  arbLayout(shape.length, specials).map((l) => viewOf(shape, l));
+import { arbShape, arbTensor, size, unravel } from "./arbitraries.js";
 
 /** Axes arguments in every accepted form: undefined, one (maybe negative) axis, or a shuffled list. */
 const arbAxes = (rank: number): fc.Arbitrary<number | number[] | undefined> => {
@@ -121,17 +38,6 @@ const arbReduceCase = (specials?: boolean) =>
   arbShape()
     .chain((s) => fc.tuple(arbTensor(s, specials), arbAxes(s.length), fc.boolean()))
     .map(([t, axes, keepdims]) => ({ t, axes, keepdims }));
-
-function unravel(i: number, shape: readonly number[]): number[] {
-  const idx = new Array<number>(shape.length);
-  for (let ax = shape.length - 1; ax >= 0; ax--) {
-    idx[ax] = i % shape[ax]!;
-    i = Math.floor(i / shape[ax]!);
-  }
-  return idx;
-}
-
-const size = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
 
 /** Group every element of t by its output slot (reduced axes collapsed), in row-major order. */
 function groups(t: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean) {

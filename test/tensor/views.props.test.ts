@@ -54,17 +54,7 @@ import {
 } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-
-const size = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
-
-function unravel(i: number, shape: readonly number[]): number[] {
-  const idx = new Array<number>(shape.length);
-  for (let ax = shape.length - 1; ax >= 0; ax--) {
-    idx[ax] = i % shape[ax]!;
-    i = Math.floor(i / shape[ax]!);
-  }
-  return idx;
-}
+import { size, unravel } from "./arbitraries.js";
 
 /** Python's slice.indices for a given start (never omitted here), optional stop and step. */
 function pySlice(len: number, start: number, stop: number | undefined, step: number) {

@@ -1,5 +1,6 @@
 import { fmtShape, ShapeError } from "./errors.js";
 import { gemm } from "./gemm.js";
+import { checkInts, stridePaddingDilation, type WindowGeometry } from "./pair.js";
 import { allocData, type DType, shapeSize, Tensor, type TypedData } from "./tensor.js";
 
 /** Convolution hyper-parameters; a single number applies to both spatial axes. */
@@ -14,22 +15,8 @@ export type Conv2dOptions = {
  * Everything the kernels need about one convolution, validated once. Input is NCHW; the kernel window
  * of output pixel (oh, ow) covers input rows oh·sH − pH + ki·dH and columns ow·sW − pW + kj·dW.
  */
-interface ConvGeometry {
-  N: number;
-  C: number;
-  H: number;
-  W: number;
-  kH: number;
-  kW: number;
-  sH: number;
-  sW: number;
-  pH: number;
-  pW: number;
-  dH: number;
-  dW: number;
+interface ConvGeometry extends WindowGeometry {
   groups: number;
-  Hout: number;
-  Wout: number;
 }
 
 /** Output shape [N, Cout, Hout, Wout] of conv2d for x [N, Cin, H, W] and w [Cout, Cin/groups, kH, kW]. */
@@ -369,30 +356,6 @@ function resultType(a: Tensor, b: Tensor): DType {
 // ---------------------------------------------------------------------------------------------------
 // Validation.
 
-function pair(
-  op: string,
-  name: string,
-  v: number | [number, number] | undefined,
-  dflt: number,
-): [number, number] {
-  if (v === undefined) return [dflt, dflt];
-  if (typeof v === "number") return [v, v];
-  if (!Array.isArray(v) || v.length !== 2) {
-    throw new Error(`${op}: ${name} must be a number or a pair [h, w], got ${JSON.stringify(v)}`);
-  }
-  return [v[0], v[1]];
-}
-
-function checkInts(op: string, name: string, v: readonly number[], min: number): void {
-  for (const x of v) {
-    if (!Number.isInteger(x) || x < min) {
-      throw new Error(
-        `${op}: ${name} must be ${min === 0 ? "non-negative" : "positive"} integers, got ${fmtShape(v)}`,
-      );
-    }
-  }
-}
-
 /** The weight shape im2col/col2im validate against: every channel, one group. */
 function kernelOnlyShape(op: string, xShape: readonly number[], kH: number, kW: number): number[] {
   checkInts(op, "kernel size", [kH, kW], 1);
@@ -421,13 +384,8 @@ function convGeometry(
   checkInts(op, "weight shape", wShape, 0);
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [Cout, CinG, kH, kW] = wShape as [number, number, number, number];
-  const [sH, sW] = pair(op, "stride", opts.stride, 1);
-  const [pH, pW] = pair(op, "padding", opts.padding, 0);
-  const [dH, dW] = pair(op, "dilation", opts.dilation, 1);
+  const { sH, sW, pH, pW, dH, dW } = stridePaddingDilation(op, opts, [1, 1]);
   const groups = opts.groups ?? 1;
-  checkInts(op, "stride", [sH, sW], 1);
-  checkInts(op, "padding", [pH, pW], 0);
-  checkInts(op, "dilation", [dH, dW], 1);
   if (!Number.isInteger(groups) || groups < 1) {
     throw new Error(`${op}: groups must be a positive integer, got ${groups}`);
   }

@@ -1,4 +1,5 @@
 import { fmtShape, ShapeError } from "./errors.js";
+import { checkInts, pair, stridePaddingDilation, type WindowGeometry } from "./pair.js";
 import { allocData, Tensor } from "./tensor.js";
 
 /** Pooling window; a single number applies to both spatial axes. `stride` defaults to the kernel. */
@@ -14,23 +15,6 @@ export type AvgPool2dOptions = Pool2dOptions & {
   /** Whether padded positions count in the divisor (default true, as in PyTorch). */
   countIncludePad?: boolean;
 };
-
-interface PoolGeometry {
-  N: number;
-  C: number;
-  H: number;
-  W: number;
-  kH: number;
-  kW: number;
-  sH: number;
-  sW: number;
-  pH: number;
-  pW: number;
-  dH: number;
-  dW: number;
-  Hout: number;
-  Wout: number;
-}
 
 /**
  * Max pooling over x [N, C, H, W]. Padding acts as −∞ (it is never selected). A NaN in a window wins, as
@@ -206,7 +190,7 @@ export function pool2dOutputShape(xShape: readonly number[], opts: Pool2dOptions
  */
 function windowTaps(
   op: string,
-  g: PoolGeometry,
+  g: WindowGeometry,
 ): { rowLo: Int32Array; rowHi: Int32Array; colLo: Int32Array; colHi: Int32Array } {
   const rowLo = new Int32Array(g.Hout);
   const rowHi = new Int32Array(g.Hout);
@@ -245,31 +229,12 @@ function fillTaps(
   }
 }
 
-function pair(op: string, name: string, v: number | [number, number] | undefined, dflt: [number, number]) {
-  if (v === undefined) return dflt;
-  if (typeof v === "number") return [v, v] as [number, number];
-  if (!Array.isArray(v) || v.length !== 2) {
-    throw new Error(`${op}: ${name} must be a number or a pair [h, w], got ${JSON.stringify(v)}`);
-  }
-  return [v[0], v[1]] as [number, number];
-}
-
-function checkInts(op: string, name: string, v: readonly number[], min: number): void {
-  for (const x of v) {
-    if (!Number.isInteger(x) || x < min) {
-      throw new Error(
-        `${op}: ${name} must be ${min === 0 ? "non-negative" : "positive"} integers, got ${fmtShape(v)}`,
-      );
-    }
-  }
-}
-
 function poolGeometry(
   op: string,
   xShape: readonly number[],
   opts: AvgPool2dOptions,
   allowDilation: boolean,
-): PoolGeometry {
+): WindowGeometry {
   if (xShape.length !== 4)
     throw new ShapeError(op, `input must be 4-D [N, C, H, W], got ${fmtShape(xShape)}`);
   checkInts(op, "input shape", xShape, 0);
@@ -277,12 +242,7 @@ function poolGeometry(
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [kH, kW] = pair(op, "kernel", opts.kernel, [0, 0]);
   checkInts(op, "kernel", [kH, kW], 1);
-  const [sH, sW] = pair(op, "stride", opts.stride, [kH, kW]);
-  const [pH, pW] = pair(op, "padding", opts.padding, [0, 0]);
-  const [dH, dW] = pair(op, "dilation", opts.dilation, [1, 1]);
-  checkInts(op, "stride", [sH, sW], 1);
-  checkInts(op, "padding", [pH, pW], 0);
-  checkInts(op, "dilation", [dH, dW], 1);
+  const { sH, sW, pH, pW, dH, dW } = stridePaddingDilation(op, opts, [kH, kW]);
   if (!allowDilation && (dH !== 1 || dW !== 1)) {
     throw new Error(`${op}: dilation is not supported for average pooling, got [${dH}, ${dW}]`);
   }

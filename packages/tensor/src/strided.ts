@@ -46,7 +46,8 @@ export type Kernel3 = (
 ) => void;
 
 /**
- * NumPy broadcast of shapes, with an error that names the op, every shape and the offending axis.
+ * NumPy broadcast of shapes, with an error that names the op, every shape and the offending axis. Public
+ * as `broadcastShapes` (views.ts).
  */
 export function broadcastShapeOf(op: string, shapes: readonly (readonly number[])[]): number[] {
   let nd = 0;

@@ -1,4 +1,5 @@
 import { assertIntegerShape, fmtShape, ShapeError } from "./errors.js";
+import { broadcastShapeOf } from "./strided.js";
 import { contiguousStrides, shapeSize, Tensor } from "./tensor.js";
 
 /** Normalise a possibly negative axis; throws naming the op when out of range. */
@@ -165,20 +166,9 @@ export function expand(t: Tensor, shape: readonly number[]): Tensor {
   return new Tensor(t.data, shape, strides, t.offset);
 }
 
-/** NumPy broadcast of two or more shapes. */
+/**
+ * NumPy broadcast of two or more shapes; the error names the op, every shape and the offending axis.
+ */
 export function broadcastShapes(op: string, ...shapes: readonly (readonly number[])[]): number[] {
-  const nd = Math.max(0, ...shapes.map((s) => s.length));
-  const out = new Array<number>(nd).fill(1);
-  for (const s of shapes) {
-    const lead = nd - s.length;
-    for (let i = 0; i < s.length; i++) {
-      const d = s[i]!;
-      const cur = out[lead + i]!;
-      if (d === cur || d === 1) continue;
-      if (cur === 1) out[lead + i] = d;
-      else
-        throw new ShapeError(op, `shapes ${shapes.map(fmtShape).join(" and ")} cannot be broadcast together`);
-    }
-  }
-  return out;
+  return broadcastShapeOf(op, shapes);
 }
