@@ -11,11 +11,11 @@
 import { Adam, type nn, ops, Variable } from "@quant-trim/autograd";
 import { ReversePruner } from "@quant-trim/prune";
 import { gridSpec, prepareQat } from "@quant-trim/quant";
-import { batches, mnistSplit } from "../packages/cli/src/data/mnist.js";
+import { batches, standardizedSplit } from "../packages/cli/src/data/mnist.js";
 import { type Architecture, buildModel } from "../packages/cli/src/models.js";
 import { emit, pairedRatio, round, runSuite } from "./harness.js";
 
-const { train } = mnistSplit(0);
+const { train } = standardizedSplit(0);
 const batch = [...batches(train, 64)][0]!;
 
 function stepper(arch: Architecture, qat: boolean): { step: () => number; model: nn.Sequential } {

@@ -1,8 +1,8 @@
 /**
  * Cross-check of the MNIST training loop against an independent engine: trains the zoo's mlp
  * (784-256-10) with Adam (lr 1e-3, batch 64) for 10 epochs on the same 8,000/2,000 split, from the
- * same initial weights and with the same batch order, once with quant-trim and once with tfjs-core's
- * pure-JS CPU backend, and prints both test accuracies per epoch.
+ * same initial weights and with the same batch order (standardised inputs, as the CLI uses), once with
+ * quant-trim and once with tfjs-core's pure-JS CPU backend, and prints both test accuracies per epoch.
  *
  * Run: `npx tsx experiments/tfjs-mlp-parity.ts [epochs]`.
  */
@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { Rng } from "@quant-trim/tensor";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { batches, type Dataset, mnistSplit } from "../packages/cli/src/data/mnist.js";
+import { batches, type Dataset, standardizedSplit } from "../packages/cli/src/data/mnist.js";
 import { buildModel } from "../packages/cli/src/models.js";
 import { evaluate, trainClassifier } from "../packages/cli/src/train.js";
 
@@ -18,7 +18,7 @@ import { evaluate, trainClassifier } from "../packages/cli/src/train.js";
 createRequire(import.meta.url)("@tensorflow/tfjs-core/dist/register_all_gradients.js");
 
 const epochs = Number(process.argv[2] ?? 10);
-const { train, test } = mnistSplit(0);
+const { train, test } = standardizedSplit(0);
 
 // quant-trim
 const ours: number[] = [];

@@ -6,7 +6,7 @@ import { ReversePruner, type ReversePrunerState } from "@quant-trim/prune";
 import { gridSpec, type ObserverState, restoreObserver } from "@quant-trim/quant";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../packages/cli/src/cli.js";
-import { mnistSplit } from "../../packages/cli/src/data/mnist.js";
+import { MNIST_MEAN, MNIST_STD, mnistSplit, standardize } from "../../packages/cli/src/data/mnist.js";
 import { buildModel } from "../../packages/cli/src/models.js";
 import { head } from "../../packages/cli/src/quantized-eval.js";
 import { applyRecipe } from "../../packages/cli/src/recipes.js";
@@ -61,6 +61,17 @@ describe("MNIST training (small, seeded)", () => {
   });
 });
 
+describe("standardize", () => {
+  it("maps pixels to (x − mean)/std in a new array and keeps labels", () => {
+    const ds = head(train, 3);
+    const st = standardize(ds);
+    expect(st.images).not.toBe(ds.images);
+    expect(st.labels).toBe(ds.labels);
+    for (const i of [0, 100, 500, 2000])
+      expect(st.images[i]).toBeCloseTo((ds.images[i]! - MNIST_MEAN) / MNIST_STD, 5);
+  });
+});
+
 describe("checkpoints", () => {
   it("a model round-trips through a checkpoint bit-exactly, and the wrong architecture is refused", () => {
     const dir = mkdtempSync(join(tmpdir(), "qt-"));
@@ -110,9 +121,10 @@ describe("recipe state in checkpoint metadata", () => {
     const ranges = JSON.parse(metadata.activation_ranges!) as Record<string, ObserverState>;
     expect(Object.keys(ranges)).toEqual(["input", "2.output", "3.output"]);
     const input = restoreObserver(ranges.input!);
-    // The input pixels are in [0, 1]: the restored observer reports that range and is frozen (λ reached 1).
-    expect(input.range().min[0]).toBe(0);
-    expect(input.range().max[0]).toBeCloseTo(1, 2);
+    // Standardised pixels span [(0 − mean)/std, (1 − mean)/std]: the restored observer reports about that
+    // range (an EMA of batch extremes) and is frozen (λ reached 1).
+    expect(input.range().min[0]).toBeCloseTo((0 - MNIST_MEAN) / MNIST_STD, 2);
+    expect(input.range().max[0]).toBeCloseTo((1 - MNIST_MEAN) / MNIST_STD, 1);
     expect(input.frozen).toBe(true);
     const rp = JSON.parse(metadata.reverse_pruning!) as ReversePrunerState;
     const model = buildModel("mlp", 0);

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from "@quant-trim/autograd";
 import { gridSpec } from "@quant-trim/quant";
-import { mnistSplit } from "./data/mnist.js";
+import { standardizedSplit } from "./data/mnist.js";
 import { architectures, buildModel, isArchitecture } from "./models.js";
 import { fakeQuantAccuracy, head, type PtqGrids } from "./quantized-eval.js";
 import { applyRecipe, isRecipe, type RecipeName, recipeNames } from "./recipes.js";
@@ -174,7 +174,7 @@ function trainOne(
   },
   withQuantEval: boolean,
 ): TrainRun {
-  const { train, test } = mnistSplit(0);
+  const { train, test } = standardizedSplit(0);
   const model = buildModel(o.arch, o.seed);
   const totalSteps = Math.ceil(train.count / o.batchSize) * o.epochs;
   const recipe = applyRecipe(model, {
@@ -295,7 +295,7 @@ async function cmdEval(args: string[], io: Io): Promise<void> {
   const { tensors, metadata } = loadCheckpoint(path);
   const arch = metadata.architecture!;
   if (!isArchitecture(arch)) throw new CheckpointError(`unknown architecture '${arch}' in ${path}`);
-  const { train, test } = mnistSplit(seed);
+  const { train, test } = standardizedSplit(seed);
   const model = buildModel(arch, 0);
   try {
     model.loadStateDict(tensors);
