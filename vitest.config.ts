@@ -7,6 +7,8 @@ const suites = ["tensor", "autograd", "quant", "prune", "cli"];
 export default defineConfig({
   test: {
     isolate: false,
+    // A few end-to-end tests train small models for seconds; leave room on a loaded 2-core machine.
+    testTimeout: 30_000,
     reporters: ["default", "./test/summary-reporter.ts"],
     passWithNoTests: false,
     projects: suites.map((name) => ({

@@ -95,7 +95,7 @@ describe("checkpoints", () => {
 });
 
 describe("recipe state in checkpoint metadata", () => {
-  it("observer ranges and reverse-pruning state are saved with the checkpoint and restore into new objects", async () => {
+  it("observer ranges and reverse-pruning state are saved with the checkpoint, restore into new objects, and eval reads it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "qt-"));
     const out = join(dir, "qt.safetensors");
     const c = capture();
@@ -136,7 +136,20 @@ describe("recipe state in checkpoint metadata", () => {
     expect(pruner.state()).toEqual(rp);
     expect(rp.layers["1.weight"]!.p).toBeCloseTo(0.99, 10);
     expect(JSON.parse(metadata.recipe!)).toMatchObject({ recipe: "quant-trim", bits: 4 });
-  });
+    // The eval command reads it back: FP32 and every quantized grid, as JSON on stdout.
+    const e = capture();
+    expect(await runCli(["eval", "--checkpoint", out, "--json"], e.io)).toBe(0);
+    const report = JSON.parse(e.out()) as { fpAccuracy: number; quantized: Record<string, number> };
+    expect(Object.keys(report.quantized)).toEqual([
+      "int8-per-channel",
+      "int8-per-tensor",
+      "int4-per-channel",
+      "int4-per-tensor",
+    ]);
+    expect(report.fpAccuracy).toBeGreaterThan(0.85);
+    for (const a of Object.values(report.quantized))
+      expect(Math.abs(a - report.fpAccuracy)).toBeLessThan(0.03);
+  }, 60_000);
 });
 
 describe("quant-trim CLI", () => {

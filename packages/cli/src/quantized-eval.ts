@@ -1,6 +1,6 @@
 import { noGrad, Variable } from "@quant-trim/autograd";
-import { type GridSpec, prepareQat } from "@quant-trim/quant";
-import type { Tensor } from "@quant-trim/tensor";
+import { type GridSpec, gridSpec, prepareQat } from "@quant-trim/quant";
+import type { Rng, Tensor } from "@quant-trim/tensor";
 import { batches, type Dataset } from "./data/mnist.js";
 import { type Architecture, buildModel } from "./models.js";
 import { evaluate } from "./train.js";
@@ -39,8 +39,42 @@ export function fakeQuantAccuracy(
   return evaluate(model, test);
 }
 
+/** `n` samples drawn without replacement by a seeded permutation. */
+export function sample(ds: Dataset, n: number, rng: Rng): Dataset {
+  const count = Math.min(n, ds.count);
+  const order = rng.permutation(ds.count);
+  const images = new Float32Array(count * 784);
+  const labels = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const j = order[i]!;
+    images.set(ds.images.subarray(j * 784, (j + 1) * 784), i * 784);
+    labels[i] = ds.labels[j]!;
+  }
+  return { images, labels, count };
+}
+
 /** The first `n` samples of a dataset (calibration sets are a fixed prefix of the training split). */
 export function head(ds: Dataset, n: number): Dataset {
   const count = Math.min(n, ds.count);
   return { images: ds.images.subarray(0, count * 784), labels: ds.labels.subarray(0, count), count };
 }
+
+/** The grids every checkpoint is evaluated on: INT8/INT4 weights, per-channel/per-tensor, INT8 activations. */
+export const evalGrids: Record<string, PtqGrids> = {
+  "int8-per-channel": {
+    weight: gridSpec({ bits: 8, signed: true, symmetric: true, granularity: "per-channel" }),
+    activation: gridSpec({ bits: 8, signed: true, symmetric: false }),
+  },
+  "int8-per-tensor": {
+    weight: gridSpec({ bits: 8, signed: true, symmetric: true }),
+    activation: gridSpec({ bits: 8, signed: true, symmetric: false }),
+  },
+  "int4-per-channel": {
+    weight: gridSpec({ bits: 4, signed: true, symmetric: true, granularity: "per-channel" }),
+    activation: gridSpec({ bits: 8, signed: true, symmetric: false }),
+  },
+  "int4-per-tensor": {
+    weight: gridSpec({ bits: 4, signed: true, symmetric: true }),
+    activation: gridSpec({ bits: 8, signed: true, symmetric: false }),
+  },
+};

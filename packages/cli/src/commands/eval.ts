@@ -1,0 +1,53 @@
+import { CheckpointError, loadCheckpoint } from "@quant-trim/autograd";
+import { Rng } from "@quant-trim/tensor";
+import { int, parse, str, UsageError } from "../args.js";
+import { standardizedSplit } from "../data/mnist.js";
+import { buildModel, isArchitecture } from "../models.js";
+import { type Io, pct } from "../output.js";
+import { evalGrids, fakeQuantAccuracy, head, sample } from "../quantized-eval.js";
+import { evaluate } from "../train.js";
+
+export const evalHelp = `Usage: quant-trim eval --checkpoint PATH [options]
+
+  Accuracy on the 2,000 test digits in FP32, and with every weight and activation fake-quantized after
+  calibrating on 256 training images: INT8 and INT4 weights, per-channel and per-tensor, INT8 activations.
+  The test digits are those of the training split (seed 0), so a checkpoint is never scored on its own
+  training data.
+  --json            print the result as JSON
+  --seed N          which 256 training images calibrate: 0 (default) takes the first 256, any other seed a
+                    seeded random draw`;
+
+export async function evalCommand(args: string[], io: Io): Promise<void> {
+  const v = parse(args, { checkpoint: { type: "string" } });
+  if (v.help) {
+    io.stdout.write(`${evalHelp}\n`);
+    return;
+  }
+  const path = str(v, "checkpoint");
+  if (!path) throw new UsageError("--checkpoint PATH is required");
+  const seed = int("seed", str(v, "seed"), 0, 0, 2 ** 32 - 1);
+  const { tensors, metadata } = loadCheckpoint(path);
+  const arch = metadata.architecture!;
+  if (!isArchitecture(arch)) throw new CheckpointError(`unknown architecture '${arch}' in ${path}`);
+  const { train, test } = standardizedSplit(0);
+  const model = buildModel(arch, 0);
+  try {
+    model.loadStateDict(tensors);
+  } catch (e) {
+    throw new CheckpointError(`${path} does not fit architecture '${arch}': ${(e as Error).message}`);
+  }
+  const fp = evaluate(model, test);
+  const calib = seed === 0 ? head(train, 256) : sample(train, 256, new Rng(seed));
+  const quantized: Record<string, number> = {};
+  for (const [name, grids] of Object.entries(evalGrids))
+    quantized[name] = fakeQuantAccuracy(arch, tensors, grids, calib, test);
+  if (v.json)
+    io.stdout.write(
+      `${JSON.stringify({ checkpoint: path, architecture: arch, fpAccuracy: fp, quantized })}\n`,
+    );
+  else {
+    io.stdout.write(`${path} (${arch}): FP32 ${pct(fp)}\n`);
+    for (const [k, a] of Object.entries(quantized))
+      io.stdout.write(`  ${k.padEnd(18)} ${pct(a)}  (gap ${((fp - a) * 100).toFixed(2)} pts)\n`);
+  }
+}

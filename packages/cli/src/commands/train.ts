@@ -1,0 +1,56 @@
+import { join } from "node:path";
+import { archOf, bitsOf, granularityOf, int, num, parse, str, UsageError } from "../args.js";
+import { architectures } from "../models.js";
+import { type Io, pct } from "../output.js";
+import { isRecipe, recipeNames } from "../recipes.js";
+import { trainOne } from "../run-recipe.js";
+
+export const trainHelp = `Usage: quant-trim train [options]
+
+  --arch A          ${architectures.join(" | ")} (default mlp)
+  --recipe R        ${recipeNames.join(" | ")} (default fp)
+  --bits B          weight bits the recipe trains for: 4 | 8 (default 8)
+  --granularity G   per-channel | per-tensor weight grid (default per-channel)
+  --epochs N        (default 10)   --batch-size N (default 64)   --lr X (default 1e-3, Adam)
+  --seed N          initialisation, shuffling (default 0)
+  --out PATH        checkpoint path (default runs/<arch>-<recipe>-s<seed>.safetensors)
+  --json            print the result as JSON`;
+
+export async function trainCommand(args: string[], io: Io): Promise<void> {
+  const v = parse(args, {
+    arch: { type: "string" },
+    recipe: { type: "string" },
+    bits: { type: "string" },
+    granularity: { type: "string" },
+    epochs: { type: "string" },
+    "batch-size": { type: "string" },
+    lr: { type: "string" },
+    out: { type: "string" },
+  });
+  if (v.help) {
+    io.stdout.write(`${trainHelp}\n`);
+    return;
+  }
+  const arch = archOf(str(v, "arch"), "mlp");
+  const recipe = str(v, "recipe") ?? "fp";
+  if (!isRecipe(recipe))
+    throw new UsageError(`--recipe must be one of ${recipeNames.join(", ")}, got '${recipe}'`);
+  const seed = int("seed", str(v, "seed"), 0, 0, 2 ** 32 - 1);
+  const o = {
+    arch,
+    recipe,
+    bits: bitsOf(str(v, "bits"), 8),
+    granularity: granularityOf(str(v, "granularity"), "per-channel"),
+    epochs: int("epochs", str(v, "epochs"), 10, 1, 1000),
+    batchSize: int("batch-size", str(v, "batch-size"), 64, 1, 8000),
+    lr: num("lr", str(v, "lr"), 1e-3),
+    seed,
+    out: str(v, "out") ?? join("runs", `${arch}-${recipe}-s${seed}.safetensors`),
+  };
+  const r = trainOne(io, o, false);
+  if (v.json) io.stdout.write(`${JSON.stringify(r)}\n`);
+  else
+    io.stdout.write(
+      `${r.arch} ${r.recipe} seed ${r.seed}: test accuracy ${pct(r.fpAccuracy)}, ${r.samplesPerSecond.toFixed(0)} samples/s, saved ${r.checkpoint}\n`,
+    );
+}
