@@ -2,6 +2,7 @@ import type { Tensor } from "@quant-trim/tensor";
 import { type NamedParam, type ParamEntry, selectWeights } from "./layers.js";
 import { assertContiguous } from "./project.js";
 import { checkKeys } from "./schedule.js";
+import { parseState } from "./state.js";
 import { selectKth } from "./thresholds.js";
 
 /**
@@ -304,18 +305,7 @@ export class MagnitudePruner {
   /** Restores `state()` (object or JSON text); the pruned layers must be the same. */
   loadState(state: MagnitudePrunerState | string): void {
     const fn = `${FN}.loadState`;
-    let s: unknown = state;
-    if (typeof state === "string") {
-      try {
-        s = JSON.parse(state);
-      } catch (e) {
-        throw new Error(`${fn}: state is not valid JSON (${(e as Error).message})`);
-      }
-    }
-    if (typeof s !== "object" || s === null || (s as { format?: unknown }).format !== STATE_FORMAT) {
-      throw new Error(`${fn}: expected an object with format '${STATE_FORMAT}'`);
-    }
-    const st = s as MagnitudePrunerState;
+    const st = parseState(fn, state, STATE_FORMAT) as unknown as MagnitudePrunerState;
     const names = Object.keys(st.masks ?? {});
     const mine = this.layerNames;
     if (names.length !== mine.length || names.some((n) => !mine.includes(n))) {

@@ -10,6 +10,7 @@ import {
   type TrimSchedule,
   trimProgress,
 } from "./schedule.js";
+import { parseState } from "./state.js";
 import { checkP, ThresholdWorkspace } from "./thresholds.js";
 import { checkRule, groupThreshold, projectGroup, type ThresholdRule } from "./trim.js";
 
@@ -306,18 +307,7 @@ export class ReversePruner {
   /** Restores a snapshot from `state()` (object or its JSON text); the pruned layers must be the same. */
   loadState(state: ReversePrunerState | string): void {
     const fn = `${FN}.loadState`;
-    let s: unknown = state;
-    if (typeof state === "string") {
-      try {
-        s = JSON.parse(state);
-      } catch (e) {
-        throw new Error(`${fn}: state is not valid JSON (${(e as Error).message})`);
-      }
-    }
-    if (typeof s !== "object" || s === null || (s as { format?: unknown }).format !== STATE_FORMAT) {
-      throw new Error(`${fn}: expected an object with format '${STATE_FORMAT}'`);
-    }
-    const st = s as ReversePrunerState;
+    const st = parseState(fn, state, STATE_FORMAT) as unknown as ReversePrunerState;
     if (st.lastStep !== null && (!Number.isInteger(st.lastStep) || st.lastStep < 0)) {
       throw new Error(`${fn}: lastStep must be null or an integer ≥ 0, got ${String(st.lastStep)}`);
     }
