@@ -4,11 +4,12 @@ import { join } from "node:path";
 import { loadCheckpoint, loadCheckpointInto, saveCheckpoint } from "@quant-trim/autograd";
 import { ReversePruner, type ReversePrunerState } from "@quant-trim/prune";
 import { gridSpec, type ObserverState, restoreObserver } from "@quant-trim/quant";
+import { Rng } from "@quant-trim/tensor";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../packages/cli/src/cli.js";
 import { MNIST_MEAN, MNIST_STD, mnistSplit, standardize } from "../../packages/cli/src/data/mnist.js";
 import { buildModel } from "../../packages/cli/src/models.js";
-import { head } from "../../packages/cli/src/quantized-eval.js";
+import { head, sample } from "../../packages/cli/src/quantized-eval.js";
 import { applyRecipe } from "../../packages/cli/src/recipes.js";
 import { evaluate, trainClassifier } from "../../packages/cli/src/train.js";
 
@@ -69,6 +70,19 @@ describe("standardize", () => {
     expect(st.labels).toBe(ds.labels);
     for (const i of [0, 100, 500, 2000])
       expect(st.images[i]).toBeCloseTo((ds.images[i]! - MNIST_MEAN) / MNIST_STD, 5);
+  });
+});
+
+describe("calibration samples", () => {
+  it("sample draws n distinct training images reproducibly; head takes the prefix", () => {
+    const a = sample(train, 256, new Rng(5));
+    expect(a.count).toBe(256);
+    expect(Array.from(sample(train, 256, new Rng(5)).images)).toEqual(Array.from(a.images));
+    const rows = new Set(
+      Array.from({ length: 256 }, (_, i) => a.images.subarray(i * 784, (i + 1) * 784).join(",")),
+    );
+    expect(rows.size).toBe(256);
+    expect(head(train, 3).labels).toEqual(train.labels.subarray(0, 3));
   });
 });
 

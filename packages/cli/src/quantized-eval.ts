@@ -1,7 +1,7 @@
 import { noGrad, Variable } from "@quant-trim/autograd";
 import { type GridSpec, gridSpec, prepareQat } from "@quant-trim/quant";
 import type { Rng, Tensor } from "@quant-trim/tensor";
-import { batches, type Dataset } from "./data/mnist.js";
+import { batches, type Dataset, gather, MNIST_PIXELS } from "./data/mnist.js";
 import { type Architecture, buildModel } from "./models.js";
 import { evaluate } from "./train.js";
 
@@ -41,22 +41,13 @@ export function fakeQuantAccuracy(
 
 /** `n` samples drawn without replacement by a seeded permutation. */
 export function sample(ds: Dataset, n: number, rng: Rng): Dataset {
-  const count = Math.min(n, ds.count);
-  const order = rng.permutation(ds.count);
-  const images = new Float32Array(count * 784);
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    const j = order[i]!;
-    images.set(ds.images.subarray(j * 784, (j + 1) * 784), i * 784);
-    labels[i] = ds.labels[j]!;
-  }
-  return { images, labels, count };
+  return gather(ds, rng.permutation(ds.count).subarray(0, Math.min(n, ds.count)));
 }
 
 /** The first `n` samples of a dataset (calibration sets are a fixed prefix of the training split). */
 export function head(ds: Dataset, n: number): Dataset {
   const count = Math.min(n, ds.count);
-  return { images: ds.images.subarray(0, count * 784), labels: ds.labels.subarray(0, count), count };
+  return { images: ds.images.subarray(0, count * MNIST_PIXELS), labels: ds.labels.subarray(0, count), count };
 }
 
 /** The grids every checkpoint is evaluated on: INT8/INT4 weights, per-channel/per-tensor, INT8 activations. */

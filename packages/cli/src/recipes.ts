@@ -1,5 +1,5 @@
 import type { Module } from "@quant-trim/autograd";
-import { ReversePruner } from "@quant-trim/prune";
+import { defaultPFinal, ReversePruner } from "@quant-trim/prune";
 import { type GridSpec, gridSpec, LambdaSchedule, prepareQat, type QatModel } from "@quant-trim/quant";
 
 export const recipeNames = ["fp", "qat", "pfq", "rp", "quant-trim"] as const;
@@ -119,7 +119,7 @@ export function applyRecipe(model: Module, cfg: RecipeConfig): AppliedRecipe {
       clipMask,
       lambda: lambda ? lambda.options : null,
       reversePruning: pruner
-        ? { pFinal: cfg.pFinal ?? (cfg.bits <= 4 ? 0.99 : 0.999), rule: "quantile", mode: "clamp" }
+        ? { pFinal: cfg.pFinal ?? defaultPFinal(cfg.bits), rule: "quantile", mode: "clamp" }
         : null,
       weightGrid: weight,
       activationGrid: activation,

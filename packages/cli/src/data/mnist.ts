@@ -120,7 +120,8 @@ export function mnistSplit(seed = 0, trainCount = 8000): MnistSplit {
   };
 }
 
-function gather(source: Dataset, indices: Int32Array): SplitDataset {
+/** The samples at `indices`, copied into a new dataset (in that order). */
+export function gather(source: Dataset, indices: Int32Array): SplitDataset {
   const count = indices.length;
   const images = new Float32Array(count * MNIST_PIXELS);
   const labels = new Uint8Array(count);
