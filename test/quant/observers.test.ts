@@ -144,6 +144,7 @@ describe("EmaMinMaxObserver", () => {
             } else {
               lo[ch] = f(lo[ch]! + f(f(c) * f(bmin - lo[ch]!)));
               hi[ch] = f(hi[ch]! + f(f(c) * f(bmax - hi[ch]!)));
+              if (lo[ch]! > hi[ch]!) lo[ch] = hi[ch] = f(lo[ch]! / 2 + hi[ch]! / 2);
             }
           }
         }
@@ -152,6 +153,19 @@ describe("EmaMinMaxObserver", () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it("keeps min ≤ max when float32 rounding would cross the averages (the case CI found)", () => {
+    const obs = new EmaMinMaxObserver({ averagingConstant: 1 });
+    obs.observe(Float32Array.of(-9.536744300930877e-7, 0));
+    obs.observe(Float32Array.of(-3.49588790412921e-23));
+    const mid = Math.fround(0 / 2 + Math.fround(-3.49588790412921e-23) / 2);
+    expect(Array.from(obs.range().min)).toEqual([mid]);
+    expect(Array.from(obs.range().max)).toEqual([mid]);
+    // a later batch averages from there; it does not restart the range as if it were empty
+    obs.observe(Float32Array.of(0, 1.401298464324817e-45));
+    expect(obs.range().max[0]).toBe(Math.fround(mid + Math.fround(1.401298464324817e-45 - mid)));
+    expect(() => restoreObserver(obs.state())).not.toThrow();
   });
 
   it("defaults to 0.01 and validates the constant", () => {

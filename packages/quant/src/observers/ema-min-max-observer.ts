@@ -17,7 +17,10 @@ export interface EmaMinMaxObserverOptions extends ObserverOptions {
  * Exponential moving average of each batch's min and max (PyTorch's
  * `MovingAverage[PerChannel]MinMaxObserver`): the first batch with finite values sets the range, then
  * `min += c · (batch.min − min)` and likewise for max, in float32 as PyTorch computes it. A channel
- * with no finite value in a batch keeps its range.
+ * with no finite value in a batch keeps its range. Float32 rounding can carry the two averages past
+ * each other when they are a few ulps apart (min −9.5e-7 and max 0, then a batch at −3.5e-23 gives
+ * min 0 and max −3.5e-23); the range is then collapsed to their float32 midpoint so that min ≤ max
+ * always holds.
  */
 export class EmaMinMaxObserver extends Observer {
   readonly type = "EmaMinMaxObserver";
@@ -52,14 +55,22 @@ export class EmaMinMaxObserver extends Observer {
       const bmin = batch.min[c]!;
       const bmax = batch.max[c]!;
       if (bmin > bmax) continue; // no finite value in this channel
-      if (this.emaMin[c]! > this.emaMax[c]!) {
+      if (this.emaMin[c] === Infinity) {
         this.emaMin[c] = bmin;
         this.emaMax[c] = bmax;
       } else {
         const lo = this.emaMin[c]!;
         const hi = this.emaMax[c]!;
-        this.emaMin[c] = f(lo + f(k * f(bmin - lo)));
-        this.emaMax[c] = f(hi + f(k * f(bmax - hi)));
+        const newLo = f(lo + f(k * f(bmin - lo)));
+        const newHi = f(hi + f(k * f(bmax - hi)));
+        if (newLo <= newHi) {
+          this.emaMin[c] = newLo;
+          this.emaMax[c] = newHi;
+        } else {
+          const mid = f(newLo / 2 + newHi / 2); // halves first: no overflow near ±FLT_MAX
+          this.emaMin[c] = mid;
+          this.emaMax[c] = mid;
+        }
       }
     }
   }
