@@ -257,7 +257,18 @@ describe("ReversePruner", () => {
     expect(() => rp.loadState(other.state())).toThrow(
       /state has layers \[fc.weight\], this pruner prunes \[conv1.weight, fc.weight\]/,
     );
+    // conv1 comes first and has a tail to trim; a NaN in fc must stop the step before conv1 is written
+    const conv = byName(m, "conv1.weight");
+    conv.data[0] = 50;
+    const convBefore = conv.data.slice();
+    const sigma = new ReversePruner(m, { rule: { rule: "kSigma", k: 2 } });
+    const reportBefore = JSON.stringify(sigma.report());
     byName(m, "fc.weight").data[3] = Number.NaN;
-    expect(() => rp.step(0)).toThrow(/parameter 'fc.weight'.*NaN or Infinity/);
+    expect(() => sigma.step(0)).toThrow(/parameter 'fc.weight'.*NaN or Infinity/);
+    expect(conv.data).toEqual(convBefore);
+    expect(JSON.stringify(sigma.report())).toBe(reportBefore);
+    byName(m, "fc.weight").data[3] = 0;
+    expect(sigma.step(0)).toBe(true);
+    expect(conv.data[0]).toBeLessThan(50); // the same step trims conv1 once the weights are finite
   });
 });

@@ -123,6 +123,12 @@ function resolveGranularity(where: string, o: LayerTrimOptions, ndim: number): G
   return g;
 }
 
+/** One layer's thresholds for a step, computed before any weight is written. */
+interface LayerPlan {
+  p: number;
+  thresholds: Float64Array;
+}
+
 /**
  * Reverse pruning (Quant-Trim's second component): after the optimizer step, clamp each weight group to
  * [−τ, τ] with τ from the group's own magnitude distribution, so that outliers stop inflating the
@@ -237,12 +243,15 @@ export class ReversePruner {
     }
     if (step % this.every !== 0) return false;
     const lambda = trimProgress(this.schedule, step);
-    for (const layer of this.layerList) this.trimLayer(layer, step, lambda);
+    // Every threshold first, every write after: a NaN or a resized weight in the last layer throws
+    // before the first layer is touched, so a failed step leaves weights and state as they were.
+    const plans = this.layerList.map((layer) => this.planLayer(layer, step, lambda));
+    for (let i = 0; i < plans.length; i++) this.applyPlan(this.layerList[i]!, plans[i]!);
     this.lastStep = step;
     return true;
   }
 
-  private trimLayer(layer: TrimLayer, step: number, lambda: number): void {
+  private planLayer(layer: TrimLayer, step: number, lambda: number): LayerPlan {
     const t = layer.entry.param.data;
     assertContiguous(FN, layer.name, t);
     const { count, size } = layer.layout;
@@ -251,15 +260,24 @@ export class ReversePruner {
         `${FN}: parameter '${layer.name}' changed size to ${t.size} (expected ${count * size})`,
       );
     }
-    const buf = t.data;
     const p = layer.rule.rule === "quantile" ? pAt(this.schedule, step, layer.pFinal) : 1;
-    const fn = layer.errorPrefix;
+    const thresholds = new Float64Array(count);
+    for (let g = 0; g < count; g++) {
+      const s = t.offset + g * size;
+      thresholds[g] = groupThreshold(layer.errorPrefix, t.data, s, s + size, layer.rule, p, lambda, this.ws);
+    }
+    return { p, thresholds };
+  }
+
+  private applyPlan(layer: TrimLayer, { p, thresholds }: LayerPlan): void {
+    const t = layer.entry.param.data;
+    const { count, size } = layer.layout;
     let moved = 0;
     for (let g = 0; g < count; g++) {
       const s = t.offset + g * size;
-      const tau = groupThreshold(fn, buf, s, s + size, layer.rule, p, lambda, this.ws);
+      const tau = thresholds[g]!;
       layer.thresholds[g] = tau;
-      const m = projectGroup(buf, s, s + size, tau, this.mode);
+      const m = projectGroup(t.data, s, s + size, tau, this.mode);
       layer.trimmed[g] = m;
       moved += m;
     }
