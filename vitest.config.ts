@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // Tests live in test/<package>; each folder is a vitest project. isolate:false because the code under
@@ -11,6 +12,8 @@ export default defineConfig({
     testTimeout: 30_000,
     reporters: ["default", "./test/summary-reporter.ts"],
     passWithNoTests: false,
+    // Property tests use a fixed fast-check seed unless QT_FC_SEED says otherwise (see the file).
+    setupFiles: [fileURLToPath(new URL("./test/fast-check-seed.ts", import.meta.url))],
     projects: suites.map((name) => ({
       extends: true as const,
       test: { name, root: `test/${name}`, include: ["**/*.test.ts"] },
