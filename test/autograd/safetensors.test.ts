@@ -1,9 +1,6 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { permute, slice, Tensor, tensor } from "@quant-trim/tensor";
-import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
 import {
   CheckpointError,
   decodeSafetensors,
@@ -14,7 +11,10 @@ import {
   readSafetensorsFile,
   type SafetensorsEntry,
   writeSafetensorsFile,
-} from "../../packages/autograd/src/checkpoint/safetensors.js";
+} from "@quant-trim/autograd";
+import { permute, slice, Tensor, tensor } from "@quant-trim/tensor";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
 
 // ---------------------------------------------------------------------------------------------------------
 // Test helpers: a safetensors file assembled by hand, straight from the format description, so the reader

@@ -1,6 +1,7 @@
 import type { Tensor } from "@quant-trim/tensor";
 import type { Module } from "../nn/module.js";
-import { CheckpointError, readSafetensorsFile, writeSafetensorsFile } from "./safetensors.js";
+import { CheckpointError } from "./safetensors.js";
+import { readSafetensorsFile, writeSafetensorsFile } from "./safetensors-file.js";
 
 /** Version of the checkpoint metadata layout written by `saveCheckpoint`. */
 export const CHECKPOINT_FORMAT_VERSION = "1";

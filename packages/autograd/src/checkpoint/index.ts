@@ -1,2 +1,3 @@
 export * from "./checkpoint.js";
 export * from "./safetensors.js";
+export * from "./safetensors-file.js";

@@ -1,7 +1,5 @@
-import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
 import { fmtShape, Tensor } from "@quant-trim/tensor";
+import { quote } from "./quote.js";
 
 /**
  * The safetensors container (the Hugging Face format), read and written without any model knowledge.
@@ -27,6 +25,9 @@ import { fmtShape, Tensor } from "@quant-trim/tensor";
  *   - duplicate JSON keys are rejected at every level (JSON.parse would silently keep the last one);
  *   - tensor entries may hold only `dtype`, `shape` and `data_offsets` (unknown fields are rejected);
  *   - sub-byte dtypes of newer safetensors versions (F4, F6_*) and complex types are rejected as unknown.
+ *
+ * This module only turns bytes into tensors and back, so it runs wherever typed arrays do; reading and
+ * writing files (atomically) is `safetensors-file.ts`.
  */
 
 export class CheckpointError extends Error {
@@ -660,82 +661,7 @@ export function rawTensorArray(raw: RawTensor): IntTypedArray | Float32Array | F
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Files
-
-/**
- * Write a safetensors file atomically: encode (all validation happens here, before the disk is touched),
- * write `<path>.tmp-<pid>-<random>`, fsync it, rename it over `path`, then fsync the directory (best
- * effort: not every platform can). On any failure the temporary file is removed and an existing `path`
- * is left as it was.
- */
-export function writeSafetensorsFile(
-  path: string,
-  tensors: Readonly<Record<string, SafetensorsEntry>>,
-  metadata?: Readonly<Record<string, string>>,
-): void {
-  const bytes = encodeSafetensors(tensors, metadata);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, "wx");
-    let written = 0;
-    while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (err) {
-    if (fd !== undefined) ignoreErrors(() => closeSync(fd!));
-    ignoreErrors(() => unlinkSync(tmp));
-    throw new CheckpointError(`cannot write ${quote(path)}: ${errorText(err)}`, { cause: err });
-  }
-  fsyncDirectory(dirname(path));
-}
-
-/** Read and validate a safetensors file; errors name the path and the problem. */
-export function readSafetensorsFile(path: string): DecodedSafetensors {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    throw new CheckpointError(`cannot read ${quote(path)}: ${errorText(err)}`, { cause: err });
-  }
-  try {
-    return decodeSafetensors(bytes);
-  } catch (err) {
-    if (err instanceof CheckpointError)
-      throw new CheckpointError(`${quote(path)}: ${err.reason}`, { cause: err });
-    throw err;
-  }
-}
-
-/** Makes the rename itself durable; directories cannot be opened for fsync everywhere (e.g. Windows). */
-function fsyncDirectory(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, "r");
-    fsyncSync(fd);
-  } catch {
-    // best effort
-  } finally {
-    if (fd !== undefined) ignoreErrors(() => closeSync(fd!));
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Helpers
-
-function ignoreErrors(f: () => void): void {
-  try {
-    f();
-  } catch {
-    // cleanup after a failure must not hide the original error
-  }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Byte-swap a copy of little-endian bytes into host order (and back: the swap is its own inverse). */
 function swapped(bytes: Uint8Array, width: number): Uint8Array {
@@ -778,12 +704,6 @@ function codePointRank(unit: number): number {
 const LONE_SURROGATE = /\p{Surrogate}/u;
 function isWellFormed(s: string): boolean {
   return !LONE_SURROGATE.test(s);
-}
-
-/** A name from the file, escaped and cut short, between single quotes. */
-function quote(s: string): string {
-  const q = JSON.stringify(s.length > 120 ? `${s.slice(0, 120)}…` : s);
-  return `'${q.slice(1, -1)}'`;
 }
 
 function describe(v: unknown): string {
