@@ -252,6 +252,33 @@ describe("prepareQat with LSQ", () => {
     expect(Array.from(w.qparams!.zeroPoint)).toEqual([0, 0, 0, 0]);
   });
 
+  it("starts a BN-folded conv's weight scale from the folded weight W·γ/√(var + eps)", () => {
+    const m = cnnBn(6);
+    const conv = m.layers[0] as nn.Conv2d;
+    const bn = m.layers[1] as nn.BatchNorm2d;
+    // trained-looking statistics, so the fold factor is far from 1 (≈ 10 · γ)
+    bn.runningVar.data.fill(0.01);
+    bn.weight.data.data.set([1, 2, 0.5, 3]);
+    const qat = prepareQat(m, { inputShape: [1, 1, 8, 8], lsq: { weights: true } });
+    const grid = qat.weightPoints[0]!.grid;
+    const folded = T.mul(
+      conv.weight.data,
+      T.reshape(T.div(bn.weight.data, T.sqrt(T.add(bn.runningVar, bn.eps))), [4, 1, 1, 1]),
+    );
+    const r = minMax(folded.toFloat32Array(), grid, folded.shape);
+    const expected = computeQParams(r.min, r.max, grid).scale;
+    expect(Array.from(qat.weightPoints[0]!.scale!.data.values())).toEqual(Array.from(expected));
+  });
+
+  it("leaves BatchNorm's running statistics as they were after the initialisation pass", () => {
+    const m = cnnBn(6);
+    const before = Object.fromEntries(m.namedBuffers().map(([n, b]) => [n, b.toArray()]));
+    prepareQat(m, { inputShape: [1, 1, 8, 8], lsq: { activations: true }, lsqInitBatch: input() });
+    const after = Object.fromEntries(m.namedBuffers().map(([n, b]) => [n, b.toArray()]));
+    expect(after).toEqual(before);
+    expect(Object.keys(before)).toContain("1.running_var");
+  });
+
   it("asks for an initialisation batch when activations are learned", () => {
     expect(() => prepareQat(cnnBn(), { inputShape: [1, 1, 8, 8], lsq: { activations: true } })).toThrow(
       /lsq.activations needs lsqInitBatch/,

@@ -383,13 +383,14 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
       }
       const ov = overrides.get(name) ?? {};
       const layer = m as nn.Linear | nn.Conv2d;
+      // LSQ's initial scale comes from the tensor the quantizer will see: with BatchNorm, the folded one.
       const wp = new WeightPoint(
         `${name}.weight`,
         name,
         gridList(ov.weight ?? defaultWeight),
         qat,
         lsqW,
-        layer.weight.data,
+        bn ? foldedWeight(layer as nn.Conv2d, bn) : layer.weight.data,
       );
       qat.weightPoints.push(wp);
       if (bn) attachBatchNormFold(qat, layer as nn.Conv2d, bn, wp);
@@ -421,6 +422,16 @@ function addOutputHook(m: Module, fn: (y: Variable) => Variable): void {
   m.hooks.output = prev ? (y) => fn(prev(y)) : fn;
 }
 
+/** γ / √(running_var + eps) per output channel: the factor BatchNorm folding scales a conv's weights by. */
+function foldFactor(bn: nn.BatchNorm2d): T.Tensor {
+  return T.div(bn.weight.data, T.sqrt(T.add(bn.runningVar, bn.eps)));
+}
+
+/** W·sf, the weight the deployed folded conv holds (as a plain tensor, for initialisation). */
+function foldedWeight(conv: nn.Conv2d, bn: nn.BatchNorm2d): T.Tensor {
+  return T.mul(conv.weight.data, T.reshape(foldFactor(bn), [conv.outChannels, 1, 1, 1]));
+}
+
 /**
  * Conv + BatchNorm folding for QAT (the approximate scheme PyTorch's ConvBn QAT modules use):
  *   sf = γ / √(running_var + eps)
@@ -434,7 +445,7 @@ function attachBatchNormFold(qat: QatModel, conv: nn.Conv2d, bn: nn.BatchNorm2d,
   let sf: Variable | null = null;
   conv.weightHook = (w) => {
     const std = T.sqrt(T.add(bn.runningVar, bn.eps));
-    sf = ops.div(bn.weight, new Variable(std));
+    sf = ops.div(bn.weight, new Variable(std)); // foldFactor, differentiable in γ
     const folded = ops.mul(w, ops.reshape(sf, [conv.outChannels, 1, 1, 1]));
     return wp.apply(folded);
   };
@@ -453,9 +464,16 @@ export function prepareQat(model: Module, config: QatConfig): QatModel {
     if (!config.lsqInitBatch)
       throw new Error("prepareQat: lsq.activations needs lsqInitBatch (a batch of real inputs)");
     const batch = config.lsqInitBatch;
-    qat.calibrate(() => {
-      noGrad(() => model.call(new Variable(batch)));
-    });
+    // The pass runs in the model's current mode (training: batch statistics, as the first training
+    // step will see them) but must not count as training: BatchNorm's running statistics are put back.
+    const buffers = model.namedBuffers().map(([, b]) => [b, b.copy()] as const);
+    try {
+      qat.calibrate(() => {
+        noGrad(() => model.call(new Variable(batch)));
+      });
+    } finally {
+      for (const [b, saved] of buffers) T.assign(b, saved);
+    }
     for (const p of qat.activationPoints) {
       p.initLsq();
       p.observer.unfreeze();
