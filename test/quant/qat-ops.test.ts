@@ -45,6 +45,23 @@ describe("fakeQuant (autograd op)", () => {
     );
   });
 
+  it("passes ±Infinity through the blend for λ < 1 (the formula alone would give NaN)", () => {
+    const x = T.tensor([Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1, Number.NaN]);
+    const qp = computeQParams(-3, 3, int8);
+    const fq = (lambda: number) => fakeQuant(new Variable(x), int8, qp, { lambda }).data.toArray();
+    const lq = (lambda: number) =>
+      lsqFakeQuant(new Variable(x), new Parameter(T.tensor([qp.scale[0]!])), null, int8, {
+        lambda,
+      }).data.toArray();
+    const ends = Array.from(fakeQuantize(x.toFloat32Array().slice(0, 2), qp, int8)); // the end codes
+    for (const f of [fq, lq]) {
+      expect(f(0)).toEqual([Infinity, -Infinity, 1, Number.NaN]);
+      expect(f(0.5).slice(0, 2)).toEqual([Infinity, -Infinity]);
+      expect(Number.isNaN(f(0.5)[3]!)).toBe(true);
+      expect(f(1).slice(0, 2)).toEqual(ends);
+    }
+  });
+
   it("backward is the identity (straight-through) for every λ, or the in-range mask with clipMask", () => {
     const x = new Variable(T.tensor([-5, -1, 0.3, 1, 5]), { requiresGrad: true });
     const qp = computeQParams(-2, 2, int8);
@@ -180,5 +197,9 @@ describe("lsqFakeQuant", () => {
     expect(() => lsqFakeQuant(x, new Parameter(T.ones([2])), new Parameter(T.ones([2])), int4pc)).toThrow(
       /symmetric grid has a fixed zero point/,
     );
+    const asym = gridSpec({ bits: 8, signed: false, symmetric: false });
+    expect(() =>
+      lsqFakeQuant(x, new Parameter(T.ones([1])), new Parameter(T.tensor([Number.NaN])), asym),
+    ).toThrow(/zeroPoint\[0\] is NaN/);
   });
 });

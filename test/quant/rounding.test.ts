@@ -109,4 +109,23 @@ describe("rounding functions", () => {
     );
     expect(divideByScale(1.55, 0.1, "divide")).toBe(Math.fround(Math.fround(1.55) / Math.fround(0.1)));
   });
+
+  it("stochastic rounding is floor(v + u) in scalar and array form alike, even for tiny negatives", () => {
+    // u = 0 is one draw in 2^24: a generator stub makes it happen. v + u = −1e-30 must floor to −1.
+    const zero = { nextFloat32: () => 0 } as unknown as Rng;
+    const v = Math.fround(-1e-30);
+    expect(roundStochastic(v, zero)).toBe(-1);
+    const spec = gridSpec({ bits: 8, rounding: "stochastic" });
+    expect(quantize(Float32Array.of(v), makeQParams(1), spec, undefined, { rng: zero })[0]).toBe(-1);
+  });
+
+  it("scalar quantizeValue rejects NaN like the array kernel; fakeQuantizeValue keeps it NaN", () => {
+    const spec = gridSpec();
+    expect(() => quantize(Float32Array.of(Number.NaN), makeQParams(0.1), spec)).toThrow(
+      /NaN has no integer code/,
+    );
+    expect(() => quantizeValue(Number.NaN, 0.1, 0, spec)).toThrow(/quantizeValue: x is NaN/);
+    expect(fakeQuantizeValue(Number.NaN, 0.1, 0, spec)).toBeNaN();
+    expect(quantizeValue(Number.POSITIVE_INFINITY, 0.1, 0, spec)).toBe(127);
+  });
 });

@@ -167,5 +167,10 @@ describe("LambdaSchedule", () => {
     expect(new LambdaSchedule({ kind: "quant-trim", totalSteps: 10, rampEnd: 0.5, handover: 1 }).at(5)).toBe(
       1,
     );
+    // ...and then λ is 1 from the end of the quartic ramp on, which firstFullStep and phase must say too.
+    const early = new LambdaSchedule({ kind: "quant-trim", totalSteps: 100, handover: 1 });
+    expect([49, 50, 79].map((t) => early.at(t) === 1)).toEqual([false, true, true]);
+    expect(early.firstFullStep).toBe(50);
+    expect([49, 50, 79].map((t) => early.phase(t))).toEqual(["quartic", "full", "full"]);
   });
 });

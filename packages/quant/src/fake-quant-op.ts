@@ -24,6 +24,18 @@ export function checkLambda(fn: string, lambda: number): void {
   if (!(lambda >= 0 && lambda <= 1)) throw new Error(`${fn}: lambda must be in [0, 1], got ${lambda}`);
 }
 
+/**
+ * The progressive blend, out[i] = x + λ·(x̂ − x), with λ in [0, 1). A non-finite x passes through
+ * unchanged: that is the limit of (1 − λ)·x + λ·x̂ (x̂ is finite), where the formula itself would give
+ * NaN from ∞ − ∞ (or 0·∞ at λ = 0, which must be the float model exactly).
+ */
+export function blendInto(out: Float32Array, xs: Float32Array, xhat: Float32Array, lambda: number): void {
+  for (let i = 0; i < out.length; i++) {
+    const x = xs[i]!;
+    out[i] = x - x === 0 ? x + lambda * (xhat[i]! - x) : x;
+  }
+}
+
 /** The values of a tensor as a contiguous Float32Array (the grid works in float32). */
 export function float32Values(t: T.Tensor): Float32Array {
   const v = t.values();
@@ -49,7 +61,7 @@ export function fakeQuant(
   const out = new Float32Array(xs.length);
   const mask = clipMask ? new Uint8Array(xs.length) : undefined;
   fakeQuantizeInto(out, xs, qparams, spec, x.shape, opts.rng ? { mask, rng: opts.rng } : { mask });
-  if (lambda !== 1) for (let i = 0; i < out.length; i++) out[i] = xs[i]! + lambda * (out[i]! - xs[i]!);
+  if (lambda !== 1) blendInto(out, xs, out, lambda);
   return record(
     "fakeQuant",
     [x],

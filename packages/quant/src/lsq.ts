@@ -1,6 +1,6 @@
 import { record, type Variable } from "@quant-trim/autograd";
 import * as T from "@quant-trim/tensor";
-import { checkLambda, type FakeQuantOptions, float32Values } from "./fake-quant-op.js";
+import { blendInto, checkLambda, type FakeQuantOptions, float32Values } from "./fake-quant-op.js";
 import { fakeQuantizeInto } from "./grid/quantize.js";
 import { roundHalfEven } from "./grid/rounding.js";
 import { channelLayout, type GridSpec, qRange } from "./grid/spec.js";
@@ -52,14 +52,18 @@ export function lsqFakeQuant(
   for (let c = 0; c < channels; c++) {
     const sc = sv[c]!;
     if (!Number.isFinite(sc)) throw new Error(`${fn}: scale[${c}] is ${sc}`);
+    if (zv && !Number.isFinite(zv[c]!)) throw new Error(`${fn}: zeroPoint[${c}] is ${zv[c]}`);
     s[c] = Math.max(sc, spec.eps);
     z[c] = zv ? Math.min(qmax, Math.max(qmin, roundHalfEven(zv[c]!))) : symZero;
   }
   const xhat = new Float32Array(xs.length);
   const mask = new Uint8Array(xs.length);
   fakeQuantizeInto(xhat, xs, { scale: s, zeroPoint: z }, spec, x.shape, { mask });
-  const out = new Float32Array(xs.length);
-  for (let i = 0; i < out.length; i++) out[i] = xs[i]! + lambda * (xhat[i]! - xs[i]!);
+  let out = xhat;
+  if (lambda !== 1) {
+    out = new Float32Array(xs.length);
+    blendInto(out, xs, xhat, lambda);
+  }
   const clipMask = opts.clipMask ?? false;
   const gf = 1 / Math.sqrt(xs.length * qmax);
   const inputs = zeroPoint ? [x, scale, zeroPoint] : [x, scale];

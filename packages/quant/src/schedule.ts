@@ -112,7 +112,9 @@ export class LambdaSchedule {
   get firstFullStep(): number {
     const o = this.options;
     if (o.kind === "constant") return o.value === 1 ? 0 : Infinity;
-    return Math.ceil((o.kind === "linear" ? o.end : o.rampEnd) * o.totalSteps);
+    if (o.kind === "linear") return Math.ceil(o.end * o.totalSteps);
+    // With handover = 1 the quartic ramp itself ends at λ = 1 and the quadratic phase stays there.
+    return Math.ceil((o.handover === 1 ? o.quarticEnd : o.rampEnd) * o.totalSteps);
   }
 
   toJSON(): ResolvedScheduleOptions {

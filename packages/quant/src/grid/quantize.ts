@@ -436,6 +436,7 @@ export function quantizeValue(
   spec: GridSpec,
   rng?: Rng,
 ): number {
+  if (Number.isNaN(x)) throw new Error("quantizeValue: x is NaN; NaN has no integer code");
   const { qmin, qmax } = qRange(spec);
   return Math.min(Math.max(unclampedCode(x, scale, zeroPoint, spec, rng), qmin), qmax);
 }
@@ -453,5 +454,6 @@ export function fakeQuantizeValue(
   spec: GridSpec,
   rng?: Rng,
 ): number {
+  if (Number.isNaN(x)) return x; // as the array kernel: NaN stays NaN (only integer codes reject it)
   return dequantizeValue(quantizeValue(x, scale, zeroPoint, spec, rng), scale, zeroPoint);
 }

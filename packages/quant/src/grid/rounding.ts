@@ -36,13 +36,15 @@ export function roundFloor(v: number): number {
 }
 
 /**
- * Up with probability equal to the fractional part, so the expectation is `v` (unbiased): with
- * `u = rng.nextFloat32()` (24 random bits) the result is `floor(v + u)`, the same draw the array
- * kernels make, so scalar and array code agree element by element. Integers are returned unchanged.
+ * Up with probability equal to the fractional part, so the expectation is `v` (unbiased):
+ * `floor(v + u)` with `u = rng.nextFloat32()` (24 random bits), evaluated exactly as the array kernels
+ * evaluate it, so scalar and array code agree element by element. For every float32 `v` (what the grid
+ * rounds) the double sum never rounds across an integer, so this is the exact floor of v + u. (A
+ * comparison form such as `u ≥ 1 − (v − floor v)` is not: for v = −1e-30 it rounds 1 − 1e-30 to 1 and
+ * then always goes up.) Integers are returned unchanged.
  */
 export function roundStochastic(v: number, rng: Rng): number {
-  const r = Math.floor(v);
-  return rng.nextFloat32() >= 1 - (v - r) ? r + 1 : r + 0;
+  return Math.floor(v + rng.nextFloat32()) + 0;
 }
 
 /** Round with a named deterministic nearest mode (used for zero points). */
