@@ -1,4 +1,4 @@
-import { gradcheck, ops, record, type Variable } from "@quant-trim/autograd";
+import { gradcheck, ops, record, Variable } from "@quant-trim/autograd";
 import * as T from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -63,6 +63,26 @@ describe("gradcheck: broadcasting binary ops", () => {
       }),
       runs,
     );
+  });
+  it("maximum and minimum split a tie's gradient in half between the operands (as PyTorch)", () => {
+    const a = new Variable(T.tensor([1, 2, 3]), { requiresGrad: true });
+    const b = new Variable(T.tensor([2, 2, 2]), { requiresGrad: true });
+    ops.sum(ops.maximum(a, b)).backward();
+    expect([a.grad!.toArray(), b.grad!.toArray()]).toEqual([
+      [0, 0.5, 1],
+      [1, 0.5, 0],
+    ]);
+    a.grad = b.grad = null;
+    ops.sum(ops.minimum(a, b)).backward();
+    expect([a.grad!.toArray(), b.grad!.toArray()]).toEqual([
+      [1, 0.5, 0],
+      [0, 0.5, 1],
+    ]);
+  });
+  it("pow with exponent 0 has gradient 0 everywhere, x = 0 included", () => {
+    const x = new Variable(T.tensor([0, 2, -1]), { requiresGrad: true });
+    ops.sum(ops.pow(x, 0)).backward();
+    expect(x.grad!.toArray()).toEqual([0, 0, 0]);
   });
   it("maximum and minimum (no ties)", () => {
     fc.assert(
@@ -226,6 +246,7 @@ describe("gradcheck: matmul, linear, conv, pooling, batchnorm, losses", () => {
         check((x, y) => ops.matmul(x, y), [randT([b, m, k], s), randT([k, n], s + 1)]);
         check((x, y) => ops.matmul(x, y), [randT([k], s), randT([b, k, n], s + 1)]);
         check((x, y) => ops.matmul(x, y), [randT([m, k], s), randT([k], s + 1)]);
+        check((x, y) => ops.matmul(x, y), [randT([k], s), randT([k], s + 1)]); // dot product, scalar out
       }),
       runs,
     );

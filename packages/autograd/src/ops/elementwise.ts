@@ -54,16 +54,26 @@ export function div(a: Operand, b: Operand): Variable {
 
 /** x ** p for a constant exponent p. */
 export function pow(a: Variable, p: number): Variable {
-  return record("pow", [a], T.pow(a.data, p), (g) => [T.mul(g, T.mul(T.pow(a.data, p - 1), p))], {
-    exponent: p,
-  });
+  return record(
+    "pow",
+    [a],
+    T.pow(a.data, p),
+    // p = 0: x⁰ is constant, so the gradient is 0 — the general rule would give 0·0⁻¹ = NaN at x = 0.
+    (g) => [p === 0 ? T.zerosLike(a.data) : T.mul(g, T.mul(T.pow(a.data, p - 1), p))],
+    { exponent: p },
+  );
+}
+
+/** Share of the gradient the first operand of maximum/minimum gets: 1 where it wins, ½ on a tie. */
+function winnerShare(wins: T.Tensor, winsOrTies: T.Tensor): T.Tensor {
+  return T.mul(T.add(wins, winsOrTies), 0.5);
 }
 
 export function maximum(a: Operand, b: Operand): Variable {
   const [x, y] = pair(a, b);
-  // Ties send the gradient to the first operand, as a where(x >= y) selection would.
+  // A tie splits the gradient in half between the operands, as PyTorch does.
   return record("maximum", [x, y], T.maximum(x.data, y.data), (g) => {
-    const pick = T.greaterEqual(x.data, y.data);
+    const pick = winnerShare(T.greater(x.data, y.data), T.greaterEqual(x.data, y.data));
     return [
       T.sumToShape(T.mul(g, pick), x.shape),
       y.requiresGrad ? T.sumToShape(T.mul(g, T.sub(1, pick)), y.shape) : null,
@@ -74,7 +84,7 @@ export function maximum(a: Operand, b: Operand): Variable {
 export function minimum(a: Operand, b: Operand): Variable {
   const [x, y] = pair(a, b);
   return record("minimum", [x, y], T.minimum(x.data, y.data), (g) => {
-    const pick = T.lessEqual(x.data, y.data);
+    const pick = winnerShare(T.less(x.data, y.data), T.lessEqual(x.data, y.data));
     return [
       T.sumToShape(T.mul(g, pick), x.shape),
       y.requiresGrad ? T.sumToShape(T.mul(g, T.sub(1, pick)), y.shape) : null,

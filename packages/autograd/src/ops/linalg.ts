@@ -8,9 +8,10 @@ export function matmul(a: Variable, b: Variable): Variable {
     // Promote 1-D operands the way the forward did, then undo it on the way out.
     const A = a.ndim === 1 ? T.unsqueeze(a.data, 0) : a.data;
     const B = b.ndim === 1 ? T.unsqueeze(b.data, -1) : b.data;
+    // b's axis first: for a dot product g is a scalar, and [] → [1] → [1, 1] needs that order.
     let G = g;
-    if (a.ndim === 1) G = T.unsqueeze(G, -2);
     if (b.ndim === 1) G = T.unsqueeze(G, -1);
+    if (a.ndim === 1) G = T.unsqueeze(G, -2);
     const da = a.requiresGrad ? T.sumToShape(T.matmul(G, T.transpose(B)), A.shape) : null;
     const db = b.requiresGrad ? T.sumToShape(T.matmul(T.transpose(A), G), B.shape) : null;
     return [da && T.reshape(da, a.shape), db && T.reshape(db, b.shape)];
