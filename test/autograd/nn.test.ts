@@ -97,6 +97,37 @@ describe("Module", () => {
     expect(r.failures).toEqual([]);
   });
 
+  it("lists a shared parameter once for optimizers, under every name in the state dict", () => {
+    const shared = new nn.Linear(3, 3, { rng: new T.Rng(2) });
+    const m = new nn.Sequential(shared, new nn.ReLU(), shared);
+    expect(m.namedParameters().map(([n]) => n)).toEqual(["0.weight", "0.bias"]);
+    expect(m.parameters()).toEqual([shared.weight, shared.bias]);
+    expect(Object.keys(m.stateDict())).toEqual(["0.weight", "0.bias", "2.weight", "2.bias"]);
+    m.loadStateDict(m.stateDict());
+  });
+
+  it("Flatten keeps an empty batch empty: [0, 3, 4] → [0, 12]", () => {
+    const y = new nn.Flatten().call(new Variable(T.zeros([0, 3, 4])));
+    expect(y.shape).toEqual([0, 12]);
+  });
+
+  it("BatchNorm1d takes [N, C] and [N, C, L]; [N, C, L] normalises over N and L like [N·L, C]", () => {
+    const x = T.randn([3, 2, 4], new T.Rng(4), 1, 2);
+    const a = new nn.BatchNorm1d(2);
+    const b = new nn.BatchNorm1d(2);
+    const ya = a.call(new Variable(x)).data;
+    const flat = T.reshape(T.permute(x, [0, 2, 1]), [12, 2]);
+    const yb = b.call(new Variable(flat)).data;
+    const back = T.permute(T.reshape(yb, [3, 4, 2]), [0, 2, 1]);
+    ya.toArray().forEach((v, i) => {
+      expect(v).toBeCloseTo(back.toArray()[i]!, 5);
+    });
+    expect(a.runningVar.toArray()).toEqual(b.runningVar.toArray());
+    a.eval();
+    expect(a.call(new Variable(x)).shape).toEqual([3, 2, 4]);
+    expect(() => a.call(new Variable(T.zeros([3, 2, 4, 1])))).toThrow(/expected a rank-2 or rank-3 input/);
+  });
+
   it("Dropout is seeded, scales kept values by 1/(1−p), and is the identity in eval", () => {
     const d = new nn.Dropout(0.25, new T.Rng(5));
     const x = new Variable(T.ones([1000]));

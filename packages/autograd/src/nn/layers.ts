@@ -125,7 +125,8 @@ abstract class BatchNormBase extends Module {
     readonly numFeatures: number,
     readonly eps = 1e-5,
     readonly momentum = 0.1,
-    private readonly expectedRank: number,
+    /** Input ranks accepted: [N, C] or [N, C, L] for BatchNorm1d, [N, C, H, W] for BatchNorm2d. */
+    private readonly ranks: readonly number[],
   ) {
     super();
     positiveInt(this.constructor.name, "numFeatures", numFeatures);
@@ -135,10 +136,10 @@ abstract class BatchNormBase extends Module {
     this.runningVar = this.registerBuffer("running_var", T.ones([numFeatures]));
   }
   forward(x: Variable): Variable {
-    if (x.ndim !== this.expectedRank || x.shape[1] !== this.numFeatures) {
+    if (!this.ranks.includes(x.ndim) || x.shape[1] !== this.numFeatures) {
       throw new T.ShapeError(
         this.constructor.name,
-        `expected a rank-${this.expectedRank} input with ${this.numFeatures} channels on axis 1, got ${T.fmtShape(x.shape)}`,
+        `expected a rank-${this.ranks.join(" or rank-")} input with ${this.numFeatures} channels on axis 1, got ${T.fmtShape(x.shape)}`,
       );
     }
     if (this.training && !this.frozenStats) {
@@ -154,7 +155,7 @@ abstract class BatchNormBase extends Module {
       return out;
     }
     // Running statistics: y = (x − mean)·(1/√(var + eps))·γ + β, the statistics constant.
-    const shape = [1, this.numFeatures, ...Array<number>(this.expectedRank - 2).fill(1)];
+    const shape = [1, this.numFeatures, ...Array<number>(x.ndim - 2).fill(1)];
     const invStd = constant(T.reshape(T.div(1, T.sqrt(T.add(this.runningVar, this.eps))), shape));
     const centered = sub(x, constant(T.reshape(this.runningMean, shape)));
     return add(mul(mul(centered, invStd), reshape(this.weight, shape)), reshape(this.bias, shape));
@@ -166,13 +167,13 @@ abstract class BatchNormBase extends Module {
 
 export class BatchNorm1d extends BatchNormBase {
   constructor(numFeatures: number, eps = 1e-5, momentum = 0.1) {
-    super(numFeatures, eps, momentum, 2);
+    super(numFeatures, eps, momentum, [2, 3]);
   }
 }
 
 export class BatchNorm2d extends BatchNormBase {
   constructor(numFeatures: number, eps = 1e-5, momentum = 0.1) {
-    super(numFeatures, eps, momentum, 4);
+    super(numFeatures, eps, momentum, [4]);
   }
 }
 

@@ -90,11 +90,27 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * Parameters by dotted name, each once: a parameter shared by several modules (tied weights, a module
+   * used twice) is listed under its first name, so optimizers and pruners update it once per step.
+   * `stateDict()` still lists it under every name, as checkpoints of tied models do.
+   */
   namedParameters(prefix = ""): Array<[string, Parameter]> {
+    const seen = new Set<Parameter>();
+    const out: Array<[string, Parameter]> = [];
+    for (const entry of this.everyNamedParameter(prefix)) {
+      if (seen.has(entry[1])) continue;
+      seen.add(entry[1]);
+      out.push(entry);
+    }
+    return out;
+  }
+
+  private everyNamedParameter(prefix: string): Array<[string, Parameter]> {
     const out: Array<[string, Parameter]> = [];
     for (const [name, p] of this.params) out.push([prefix ? `${prefix}.${name}` : name, p]);
     for (const [name, child] of this.children)
-      out.push(...child.namedParameters(prefix ? `${prefix}.${name}` : name));
+      out.push(...child.everyNamedParameter(prefix ? `${prefix}.${name}` : name));
     return out;
   }
 
@@ -122,7 +138,7 @@ export abstract class Module {
   /** Parameters and buffers by dotted name. The tensors are the live ones (not copies). */
   stateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    for (const [name, p] of this.namedParameters()) out[name] = p.data;
+    for (const [name, p] of this.everyNamedParameter("")) out[name] = p.data;
     for (const [name, b] of this.namedBuffers()) out[name] = b;
     return out;
   }

@@ -13,7 +13,9 @@ export function reshape(a: Variable, shape: readonly number[]): Variable {
 /** Flatten axes from `startAxis` on into one (default keeps the batch axis). */
 export function flatten(a: Variable, startAxis = 1): Variable {
   const s = T.normAxis("flatten", startAxis, a.ndim);
-  return reshape(a, [...a.shape.slice(0, s), -1]);
+  // The size is spelled out rather than -1, which cannot be inferred when the batch is empty.
+  const tail = a.shape.slice(s).reduce((p, d) => p * d, 1);
+  return reshape(a, [...a.shape.slice(0, s), tail]);
 }
 
 export function permute(a: Variable, perm: readonly number[]): Variable {
