@@ -215,6 +215,65 @@ describe("ReversePruner", () => {
     expect(JSON.parse(json).layers["fc.weight"].thresholds.length).toBe(5);
   });
 
+  it("rejects a damaged snapshot naming the field, and keeps its own state", () => {
+    const rp = new ReversePruner(model(3), { grid: gridSpec({ bits: 4, granularity: "per-channel" }) });
+    rp.step(0);
+    const good = rp.state();
+    const before = JSON.stringify(good);
+    const damaged = (edit: (l: Record<string, unknown>) => void) => {
+      const s = JSON.parse(before);
+      edit(s.layers["fc.weight"]);
+      return s;
+    };
+    const cases: Array<[unknown, RegExp]> = [
+      [
+        { ...JSON.parse(before), layers: { ...good.layers, "fc.weight": null } },
+        /layer 'fc.weight' must be an object, got null/,
+      ],
+      [
+        damaged((l) => {
+          l.thresholds = "1,2";
+        }),
+        /thresholds and trimmed must be arrays/,
+      ],
+      [
+        damaged((l) => {
+          (l.thresholds as number[])[0] = null as never;
+        }),
+        /thresholds\[0\] must be a finite number ≥ 0, got null/,
+      ],
+      [
+        damaged((l) => {
+          (l.trimmed as number[])[1] = 2 ** 32 + 3;
+        }),
+        /trimmed\[1\] must be an integer in \[0, 36\] \(the group size\)/,
+      ],
+      [
+        damaged((l) => {
+          (l.trimmed as number[])[2] = 37;
+        }),
+        /trimmed\[2\]/,
+      ],
+      [
+        damaged((l) => {
+          l.trimmedTotal = -1;
+        }),
+        /trimmedTotal must be an integer ≥ 0, got -1/,
+      ],
+      [
+        damaged((l) => {
+          l.thresholds = [1];
+        }),
+        /needs 5 thresholds and as many trimmed counts \(or none\), got 1 and 5/,
+      ],
+      [{ ...JSON.parse(before), lastStep: 1e300 }, /lastStep must be null or an integer ≥ 0/],
+    ];
+    for (const [state, message] of cases) {
+      expect(() => rp.loadState(state as never)).toThrow(message);
+      expect(JSON.stringify(rp.state())).toBe(before);
+    }
+  });
+
   it("rejects bad input with clear messages", () => {
     const m = model();
     expect(() => new ReversePruner(m, { pFinal: 0 })).toThrow(

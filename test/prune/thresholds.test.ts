@@ -35,6 +35,16 @@ describe("quantile thresholds", () => {
     expect(quantileRank(100, 0.99)).toBe(98);
     expect(quantileRank(10, 1)).toBe(9);
     expect(quantileRank(10, 1e-9)).toBe(0);
+    // ...but a real fraction above an integer still rounds up, at any size (a 256×784 weight here)
+    expect(quantileRank(200704, (198696 + 1e-4) / 200704)).toBe(198696);
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 1 << 22 }), fc.double({ min: 0, max: 1 }), (n, f) => {
+        const m = Math.max(1, Math.floor(f * (n - 1)));
+        expect(quantileRank(n, m / n)).toBe(m - 1); // intended as exactly m of n
+        expect(quantileRank(n, (m + 1e-4) / n)).toBe(m); // a ten-thousandth above m
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("selectKth returns the k-th smallest, like a sort", () => {

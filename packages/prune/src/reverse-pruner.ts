@@ -326,10 +326,13 @@ export class ReversePruner {
   loadState(state: ReversePrunerState | string): void {
     const fn = `${FN}.loadState`;
     const st = parseState(fn, state, STATE_FORMAT) as unknown as ReversePrunerState;
-    if (st.lastStep !== null && (!Number.isInteger(st.lastStep) || st.lastStep < 0)) {
+    if (st.lastStep !== null && (!Number.isSafeInteger(st.lastStep) || st.lastStep < 0)) {
       throw new Error(`${fn}: lastStep must be null or an integer ≥ 0, got ${String(st.lastStep)}`);
     }
-    const names = Object.keys(st.layers ?? {});
+    if (typeof st.layers !== "object" || st.layers === null) {
+      throw new Error(`${fn}: layers must be an object keyed by parameter name`);
+    }
+    const names = Object.keys(st.layers);
     const mine = this.layerNames;
     if (names.length !== mine.length || names.some((n) => !mine.includes(n))) {
       throw new Error(
@@ -337,22 +340,7 @@ export class ReversePruner {
       );
     }
     // Validate everything before changing anything, so a bad state leaves the pruner as it was.
-    for (const l of this.layerList) {
-      const e = st.layers[l.name]!;
-      const n = e.thresholds?.length;
-      const ok =
-        (n === 0 || n === l.layout.count) &&
-        e.trimmed?.length === n &&
-        e.thresholds.every((x) => typeof x === "number" && x >= 0) &&
-        e.trimmed.every((x) => Number.isInteger(x) && x >= 0) &&
-        Number.isInteger(e.trimmedTotal) &&
-        (e.p === null || (typeof e.p === "number" && e.p > 0 && e.p <= 1));
-      if (!ok) {
-        throw new Error(
-          `${fn}: layer '${l.name}' needs p (null or in (0, 1]), ${l.layout.count} non-negative thresholds and trimmed counts (or none), and an integer trimmedTotal`,
-        );
-      }
-    }
+    for (const l of this.layerList) checkLayerState(`${fn}: layer '${l.name}'`, st.layers[l.name], l.layout);
     for (const l of this.layerList) {
       const e = st.layers[l.name]!;
       l.computed = e.thresholds.length > 0;
@@ -366,6 +354,39 @@ export class ReversePruner {
       l.trimmedTotal = e.trimmedTotal;
     }
     this.lastStep = st.lastStep;
+  }
+}
+
+/** One layer's entry of a snapshot: counts bounded by the group size, thresholds finite and ≥ 0. */
+function checkLayerState(where: string, e: unknown, layout: GroupLayout): void {
+  if (typeof e !== "object" || e === null) throw new Error(`${where} must be an object, got ${String(e)}`);
+  const { p, thresholds, trimmed, trimmedTotal } = e as Record<string, unknown>;
+  if (p !== null && !(typeof p === "number" && p > 0 && p <= 1)) {
+    throw new Error(`${where}: p must be null or a number in (0, 1], got ${String(p)}`);
+  }
+  if (!Array.isArray(thresholds) || !Array.isArray(trimmed)) {
+    throw new Error(`${where}: thresholds and trimmed must be arrays`);
+  }
+  const n = thresholds.length;
+  if ((n !== 0 && n !== layout.count) || trimmed.length !== n) {
+    throw new Error(
+      `${where}: needs ${layout.count} thresholds and as many trimmed counts (or none), got ${n} and ${trimmed.length}`,
+    );
+  }
+  const badTau = thresholds.findIndex((x) => typeof x !== "number" || !Number.isFinite(x) || x < 0);
+  if (badTau >= 0) {
+    throw new Error(
+      `${where}: thresholds[${badTau}] must be a finite number ≥ 0, got ${String(thresholds[badTau])}`,
+    );
+  }
+  const badCount = trimmed.findIndex((x) => !Number.isInteger(x) || x < 0 || x > layout.size);
+  if (badCount >= 0) {
+    throw new Error(
+      `${where}: trimmed[${badCount}] must be an integer in [0, ${layout.size}] (the group size), got ${String(trimmed[badCount])}`,
+    );
+  }
+  if (!Number.isSafeInteger(trimmedTotal) || (trimmedTotal as number) < 0) {
+    throw new Error(`${where}: trimmedTotal must be an integer ≥ 0, got ${String(trimmedTotal)}`);
   }
 }
 

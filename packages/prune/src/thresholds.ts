@@ -42,9 +42,11 @@ export class ThresholdWorkspace {
 
 /** 0-based rank of the p-quantile among n sorted values: ⌈p·n⌉ − 1, clamped to [0, n − 1]. */
 export function quantileRank(n: number, p: number): number {
-  // p·n carries a rounding error of a few ulps (0.07·100 = 7.000000000000001); without the slack,
-  // ceil would skip a whole rank.
-  const k = Math.ceil(p * n - 1e-9 * Math.max(1, p * n)) - 1;
+  // p·n carries a rounding error of a few ulps (0.07·100 = 7.000000000000001); without a slack, ceil
+  // would skip a whole rank. The slack is a few ulps of p·n (2^-50 relative) and no more: p·n =
+  // 198696.0001 must still round up, or the trim would move one weight more than ⌊n·(1 − p)⌋.
+  const x = p * n;
+  const k = Math.ceil(x - Math.max(1, x) * 2 ** -50) - 1;
   return k < 0 ? 0 : k >= n ? n - 1 : k;
 }
 
