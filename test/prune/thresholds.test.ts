@@ -208,6 +208,15 @@ describe("quantile thresholds", () => {
     expect(() => maxAbs("f", new Float32Array([1, Number.NaN]), 0, 2)).toThrow(/NaN or Infinity/);
     expect(() => maxAbs("f", new Float32Array([1, -Infinity]), 0, 2)).toThrow(/NaN or Infinity/);
   });
+
+  it("finite float64 weights whose magnitudes would overflow a sum are not mistaken for Infinity", () => {
+    const w = Float64Array.of(1e308, -1e308, 5e307, 0.5);
+    const ws = new ThresholdWorkspace();
+    expect(maxAbs("f", w, 0, 4)).toBe(1e308);
+    expect(absQuantileTop(w, 0, 4, 0.5, ws)).toBe(5e307);
+    expect(absQuantile("f", w, 0, 4, 0.5, ws, { method: "exact" })).toBe(5e307);
+    expect(absQuantileTop(Float64Array.of(1, Number.NaN, 2), 0, 3, 0.5, ws)).toBeNaN();
+  });
 });
 
 describe("kSigma thresholds", () => {

@@ -67,13 +67,13 @@ export function checkK(fn: string, k: number): void {
 /** max|w| over the group; throws on NaN or ±Infinity, which would make every threshold meaningless. */
 export function maxAbs(fn: string, data: TypedData, start: number, end: number): number {
   let max = 0;
-  let sum = 0;
+  let poison = 0; // stays 0 while every magnitude is finite: a·0 is NaN for ±∞ and NaN, never overflows
   for (let i = start; i < end; i++) {
     const a = Math.abs(data[i]!);
-    sum += a;
+    poison += a * 0;
     if (a > max) max = a;
   }
-  if (!Number.isFinite(sum) || !Number.isFinite(max)) {
+  if (poison !== 0) {
     throw new Error(`${fn}: weights contain NaN or Infinity (in elements ${start}..${end - 1})`);
   }
   return max;
@@ -159,14 +159,14 @@ export function absQuantileExact(
   const n = end - start;
   if (n <= 0) return 0;
   const a = ws.ensureScratch(n);
-  let sum = 0;
+  let poison = 0;
   for (let i = 0; i < n; i++) {
     const v = Math.abs(data[start + i]!);
-    sum += v;
+    poison += v * 0;
     a[i] = v;
   }
-  // NaN or ±Infinity in the group make the sum non-finite; report it as NaN rather than a wrong answer.
-  if (sum - sum !== 0) return Number.NaN;
+  // NaN or ±Infinity in the group make poison NaN; report it as NaN rather than a wrong answer.
+  if (poison !== 0) return Number.NaN;
   return selectKth(a, n, quantileRank(n, p));
 }
 
@@ -175,7 +175,7 @@ export function absQuantileExact(
  * seen so far in a small buffer sorted in decreasing order, so the answer is the buffer's last entry.
  * Most elements cost one comparison with that entry; an insertion costs at most the buffer length, so
  * the work stays linear in n for a bounded buffer (TOP_BUFFER_LIMIT). NaN if the group holds NaN or
- * ±Infinity (comparisons with NaN are all false, so the magnitudes are summed to notice it).
+ * ±Infinity (comparisons with NaN are all false, so a·0 is summed to notice it: NaN for ±∞ and NaN).
  */
 export function absQuantileTop(
   data: TypedData,
@@ -189,11 +189,11 @@ export function absQuantileTop(
   const cap = n - quantileRank(n, p);
   const buf = ws.ensureScratch(cap);
   const lastSlot = cap - 1;
-  let sum = 0;
+  let poison = 0;
   let i = start;
   for (let filled = 0; filled < cap; filled++, i++) {
     const a = Math.abs(data[i]!);
-    sum += a;
+    poison += a * 0;
     let pos = filled;
     while (pos > 0 && buf[pos - 1]! < a) {
       buf[pos] = buf[pos - 1]!;
@@ -204,7 +204,7 @@ export function absQuantileTop(
   let floor = buf[lastSlot]!;
   for (; i < end; i++) {
     const a = Math.abs(data[i]!);
-    sum += a;
+    poison += a * 0;
     if (a > floor) {
       let pos = lastSlot;
       while (pos > 0 && buf[pos - 1]! < a) {
@@ -215,7 +215,7 @@ export function absQuantileTop(
       floor = buf[lastSlot]!;
     }
   }
-  return sum - sum === 0 ? buf[lastSlot]! : Number.NaN;
+  return poison === 0 ? buf[lastSlot]! : Number.NaN;
 }
 
 /**
