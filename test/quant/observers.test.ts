@@ -101,6 +101,17 @@ describe("MinMaxObserver", () => {
     expect(obs.range().max[0]).toBe(100);
   });
 
+  it("accepts a spec whose axis names the same axis once the rank is known (−1 ≡ 2 at rank 3)", () => {
+    const obs = new MinMaxObserver({ granularity: "per-channel", axis: -1 });
+    const spec = gridSpec({ granularity: "per-channel", axis: 2 });
+    expect(() => obs.qparams(spec)).toThrow(/axis 2.*axis -1/);
+    obs.observe(Float32Array.of(1, -2, 3, -4, 5, -6), [1, 2, 3]);
+    expect(Array.from(obs.qparams(spec).scale)).toEqual(
+      Array.from(obs.qparams(gridSpec({ granularity: "per-channel", axis: -1 })).scale),
+    );
+    expect(() => obs.qparams(gridSpec({ granularity: "per-channel", axis: 1 }))).toThrow(/axis 1/);
+  });
+
   it("rejects channel-count changes, missing shapes and mismatched specs", () => {
     const obs = new MinMaxObserver({ granularity: "per-channel", axis: 0 });
     obs.observe(new Float32Array(6), [3, 2]);

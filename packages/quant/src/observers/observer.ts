@@ -60,6 +60,8 @@ export abstract class Observer {
   protected seenMax: Float32Array;
   private isFrozen = false;
   private nonFiniteSeen = 0;
+  /** Rank of the last tensor observed, so a negative axis can be compared with a non-negative one. */
+  private observedRank: number | null = null;
 
   constructor(options: ObserverOptions = {}) {
     const name = new.target.name;
@@ -127,6 +129,7 @@ export abstract class Observer {
     const fn = `${this.type}.observe`;
     if (!(x instanceof Float32Array)) throw new Error(`${fn}: input must be a Float32Array`);
     const layout = channelLayout(fn, x.length, this.granularity, this.axis, shape);
+    if (shape) this.observedRank = shape.length;
     if (x.length === 0) return this;
     if (this.granularity === "per-channel") {
       if (this.channels === 0) {
@@ -240,12 +243,21 @@ export abstract class Observer {
     checkGridSpec(spec, fn);
     if (
       spec.granularity !== this.granularity ||
-      (spec.granularity === "per-channel" && spec.axis !== this.axis)
+      (spec.granularity === "per-channel" && !this.sameAxis(spec.axis))
     ) {
       throw new Error(
         `${fn}: spec is ${spec.granularity} (axis ${spec.axis}) but this observer is ${this.granularity} (axis ${this.axis})`,
       );
     }
+  }
+
+  /** Axis −1 and axis 2 are the same axis of a rank-3 tensor; before any observation only equal ones are. */
+  private sameAxis(axis: number): boolean {
+    if (axis === this.axis) return true;
+    const r = this.observedRank;
+    if (r === null) return false;
+    const norm = (a: number) => (a < 0 ? a + r : a);
+    return norm(axis) === norm(this.axis);
   }
 
   /** Fold one batch (non-finite values already counted; `batch` holds its finite min/max). */
