@@ -190,10 +190,10 @@ describe("quant-trim CLI", () => {
     const cases: Array<[string[], RegExp]> = [
       [["train", "--arch", "resnet"], /--arch must be one of mlp, cnn, cnn-bn/],
       [["train", "--bits", "3"], /--bits must be 4 or 8/],
-      [["train", "--epochs", "0"], /--epochs must be an integer/],
+      [["train", "--epochs", "0"], /--epochs must be a decimal integer/],
       [["train", "--lr", "NaN"], /--lr must be a positive number/],
       [["train", "--recipe", "magic"], /--recipe must be one of/],
-      [["experiment", "--recipes", "fp,nope", "--out", dir], /unknown recipe 'nope'/],
+      [["experiment", "--recipes", "fp,nope"], /unknown recipe 'nope'/],
       [["eval"], /--checkpoint PATH is required/],
     ];
     for (const [args, msg] of cases) {

@@ -13,19 +13,61 @@ const COMMON = {
 
 export type ParsedArgs = Record<string, string | boolean | undefined>;
 
-/** Strict parsing: an unknown option or a stray argument is a UsageError naming it. */
-export function parse<T extends Record<string, { type: "string" | "boolean"; short?: string }>>(
-  args: string[],
-  options: T,
-): ParsedArgs {
+type OptionSpec = { type: "string" | "boolean"; short?: string };
+
+/**
+ * Strict parsing: an unknown option, a stray argument or an option given twice is a UsageError naming
+ * it. parseArgs itself would let the last of two values win, hiding a typo in a long command line.
+ */
+export function parse<T extends Record<string, OptionSpec>>(args: string[], options: T): ParsedArgs {
+  const all: Record<string, OptionSpec> = { ...COMMON, ...options };
+  checkDashValues(args, all);
+  let parsed: ReturnType<typeof parseArgs>;
   try {
-    return parseArgs({ args, options: { ...COMMON, ...options }, strict: true, allowPositionals: false })
-      .values as ParsedArgs;
+    parsed = parseArgs({ args, options: all, strict: true, allowPositionals: false, tokens: true });
   } catch (e) {
     throw new UsageError((e as Error).message.split("\n")[0]!);
   }
+  const seen = new Set<string>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== "option") continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} given twice`);
+    seen.add(t.name);
+  }
+  return parsed.values as ParsedArgs;
 }
 
+/**
+ * A string option followed by a separate argument that starts with '-' is refused by parseArgs with a
+ * three-line message whose first line alone ("argument is ambiguous") does not say what to do; this
+ * says it in one line, before parseArgs sees the arguments.
+ */
+function checkDashValues(args: string[], options: Record<string, OptionSpec>): void {
+  const byShort = new Map(Object.entries(options).flatMap(([name, o]) => (o.short ? [[o.short, name]] : [])));
+  for (let i = 0; i + 1 < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") return;
+    const name = a.startsWith("--") ? a.slice(2) : /^-[^-]$/.test(a) ? byShort.get(a.slice(1)) : undefined;
+    if (name === undefined || options[name]?.type !== "string") continue;
+    const next = args[i + 1]!;
+    if (!next.startsWith("-")) {
+      i++; // `next` is this option's value, not an option
+      continue;
+    }
+    if (/^-(\d|\.\d)/.test(next))
+      throw new UsageError(
+        `${a} ${next}: a value starting with '-' reads as an option; write --${name}=${next}`,
+      );
+    throw new UsageError(
+      `${a} needs a value, but '${next}' follows it; if '${next}' is the value, write --${name}=${next}`,
+    );
+  }
+}
+
+/**
+ * An integer option: decimal digits with an optional leading minus, then the range check. Number()
+ * alone would take "" and " " as 0 and read "0x3", "1e3" and "0b1" as numbers.
+ */
 export function int(
   name: string,
   v: string | undefined,
@@ -34,16 +76,20 @@ export function int(
   max = Number.MAX_SAFE_INTEGER,
 ): number {
   if (v === undefined) return def;
-  const n = Number(v);
+  const n = /^-?\d+$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got '${v}'`);
+    throw new UsageError(`--${name} must be a decimal integer in [${min}, ${max}], got '${v}'`);
   return n;
 }
 
+/** A plain decimal number with an optional exponent (0.001, 1e-3, 5E-4); no hex, no blanks, no Infinity. */
+const DECIMAL = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
 export function num(name: string, v: string | undefined, def: number): number {
   if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${v}'`);
+  const n = DECIMAL.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`--${name} must be a positive number such as 0.001 or 1e-3, got '${v}'`);
   return n;
 }
 

@@ -27,9 +27,16 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
 /** Run the CLI; returns the exit code (0 ok, 2 bad input, 1 failure). */
 export async function runCli(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+  if (command === undefined) {
+    // A usage error like any other: one line on stderr, so a script piping stdout gets nothing half-meant.
+    io.stderr.write(
+      `quant-trim: no command given (expected ${Object.keys(COMMANDS).join(", ")}); run quant-trim --help for usage\n`,
+    );
+    return 2;
+  }
+  if (command === "--help" || command === "-h" || command === "help") {
     io.stdout.write(`${MAIN_HELP}\n`);
-    return command === undefined ? 2 : 0;
+    return 0;
   }
   const fn = COMMANDS[command];
   if (!fn) {

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 /** Where a command writes: stdout for results, stderr for progress and errors. */
@@ -7,12 +7,24 @@ export interface Io {
   stderr: { write(s: string): unknown; isTTY?: boolean };
 }
 
-/** Write a file atomically (temporary file + rename), creating its directory. */
+/**
+ * Write a file atomically (temporary file + rename), creating its directory. On any failure the temporary
+ * file is removed, so a failed write leaves neither the target nor a stray `<path>.tmp-<pid>` behind.
+ */
 export function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // the cleanup must not hide the reason the write failed
+    }
+    throw new Error(`cannot write '${path}': ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** A progress bar on stderr when it is a terminal (nothing otherwise, so logs stay clean). */

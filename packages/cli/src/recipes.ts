@@ -38,6 +38,10 @@ export interface AppliedRecipe {
   qat: QatModel | null;
   pruner: ReversePruner | null;
   lambda: LambdaSchedule | null;
+  /** Reverse pruning's final quantile level (null without reverse pruning). */
+  pFinal: number | null;
+  /** The step at whose start activation observers and BN statistics freeze (fake-quant recipes). */
+  freezeStep: number;
   beforeStep(step: number): void;
   afterStep(step: number): void;
   /** JSON-able settings, for checkpoint metadata. */
@@ -60,7 +64,7 @@ export function trainingGrids(
  * - fp: plain FP32 training.
  * - qat: fake quantization at λ = 1 from the first step, fixed grid, no reverse pruning, PyTorch's
  *   masked straight-through gradient; activation observers and BN statistics freeze at the same step as
- *   quant-trim's (rampEnd·T) for a fair budget.
+ *   quant-trim's (the first step at which its λ is 1, ⌈rampEnd·T⌉) for a fair budget.
  * - pfq: progressive fake quantization only (λ curriculum).
  * - rp: reverse pruning only, on the same clock (FP training otherwise).
  * - quant-trim: PFQ + RP.
@@ -75,7 +79,9 @@ export function applyRecipe(model: Module, cfg: RecipeConfig): AppliedRecipe {
     rampEnd: cfg.rampEnd ?? 0.8,
     handover: cfg.handover ?? 0.25,
   });
-  const freezeStep = Math.floor((cfg.rampEnd ?? 0.8) * cfg.totalSteps);
+  // Freeze where the curriculum's λ first equals 1 (⌈rampEnd·T⌉; ⌊·⌋ would freeze a step early), and
+  // never at step 0: a freeze before any forward pass leaves the observers with empty ranges (T = 1).
+  const freezeStep = Math.max(1, curriculum.firstFullStep);
   const usesFakeQuant = cfg.recipe === "qat" || cfg.recipe === "pfq" || cfg.recipe === "quant-trim";
   const usesRp = cfg.recipe === "rp" || cfg.recipe === "quant-trim";
   const clipMask = cfg.clipMask ?? cfg.recipe === "qat";
@@ -88,19 +94,21 @@ export function applyRecipe(model: Module, cfg: RecipeConfig): AppliedRecipe {
       : usesFakeQuant || usesRp
         ? curriculum
         : null;
-  const pruner = usesRp
-    ? new ReversePruner(
-        model.namedParameters().map(([name, param]) => ({ name, param })),
-        cfg.pFinal === undefined
-          ? { grid: weight, schedule: curriculum }
-          : { grid: weight, schedule: curriculum, pFinal: cfg.pFinal },
-      )
-    : null;
+  const pFinal = usesRp ? (cfg.pFinal ?? defaultPFinal(cfg.bits)) : null;
+  const pruner =
+    pFinal !== null
+      ? new ReversePruner(
+          model.namedParameters().map(([name, param]) => ({ name, param })),
+          { grid: weight, schedule: curriculum, pFinal },
+        )
+      : null;
   return {
     name: cfg.recipe,
     qat,
     pruner,
     lambda,
+    pFinal,
+    freezeStep,
     beforeStep(step) {
       if (!qat || !lambda) return;
       qat.setLambda(lambda.at(step));
@@ -118,9 +126,7 @@ export function applyRecipe(model: Module, cfg: RecipeConfig): AppliedRecipe {
       granularity: cfg.granularity,
       clipMask,
       lambda: lambda ? lambda.options : null,
-      reversePruning: pruner
-        ? { pFinal: cfg.pFinal ?? defaultPFinal(cfg.bits), rule: "quantile", mode: "clamp" }
-        : null,
+      reversePruning: pruner ? { pFinal, rule: "quantile", mode: "clamp" } : null,
       weightGrid: weight,
       activationGrid: activation,
     },

@@ -7,6 +7,7 @@ import { type Io, progress } from "./output.js";
 import { evalGrids, fakeQuantAccuracy, head } from "./quantized-eval.js";
 import { applyRecipe, type RecipeName } from "./recipes.js";
 import { evaluate, trainClassifier } from "./train.js";
+import { untrimmableWarning } from "./trim-warning.js";
 
 export interface RunOptions {
   arch: Architecture;
@@ -36,7 +37,13 @@ export interface TrainRun {
  * then evaluate it as a fresh model loaded from the file: FP32, and with `withQuantEval` on every grid of
  * `evalGrids` after calibrating on the first 256 training images.
  */
-export function trainOne(io: Io, o: RunOptions, withQuantEval: boolean): TrainRun {
+export function trainOne(
+  io: Io,
+  o: RunOptions,
+  withQuantEval: boolean,
+  /** Where a warning line goes (default stderr); an experiment passes one that prints each line once. */
+  warn: (line: string) => void = (line) => io.stderr.write(`${line}\n`),
+): TrainRun {
   const { train, test } = standardizedSplit(0);
   const model = buildModel(o.arch, o.seed);
   const totalSteps = Math.ceil(train.count / o.batchSize) * o.epochs;
@@ -47,6 +54,8 @@ export function trainOne(io: Io, o: RunOptions, withQuantEval: boolean): TrainRu
     totalSteps,
     inputShape: [1, 1, 28, 28],
   });
+  const warning = untrimmableWarning(recipe);
+  if (warning) warn(warning);
   const bar = progress(io, `${o.arch}/${o.recipe}/seed ${o.seed}`);
   const result = trainClassifier(model, train, {
     epochs: o.epochs,

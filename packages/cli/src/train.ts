@@ -32,6 +32,25 @@ export interface TrainResult {
   samplesPerSecond: number;
 }
 
+/** The loss became NaN or ±Infinity: the run cannot produce a usable model. */
+export class TrainingDivergedError extends Error {
+  constructor(
+    readonly loss: number,
+    /** 0-based, as in EpochInfo; the message counts from 1. */
+    readonly epoch: number,
+    epochs: number,
+    /** Global optimizer step, 0-based. */
+    readonly step: number,
+    totalSteps: number,
+    lr: number,
+  ) {
+    super(
+      `training diverged: the loss is ${loss} at epoch ${epoch + 1} of ${epochs}, step ${step + 1} of ${totalSteps}; try a lower learning rate than --lr ${lr}`,
+    );
+    this.name = "TrainingDivergedError";
+  }
+}
+
 /** Plain supervised training with cross-entropy; the recipe hooks in through beforeStep/afterStep. */
 export function trainClassifier(model: Module, train: Dataset, opts: TrainOptions): TrainResult {
   const rng = new Rng(opts.seed);
@@ -53,10 +72,14 @@ export function trainClassifier(model: Module, train: Dataset, opts: TrainOption
       optimizer.zeroGrad();
       const logits = model.call(new Variable(batch.x));
       const loss = ops.crossEntropy(logits, batch.y);
+      const l = loss.item();
+      // A NaN or infinite loss never recovers: every later step would write NaN into the weights and the
+      // run would end "successfully" with a useless checkpoint. Stop before this step's update instead.
+      if (!Number.isFinite(l))
+        throw new TrainingDivergedError(l, epoch, opts.epochs, step, totalSteps, opts.lr);
       loss.backward();
       optimizer.step();
       opts.afterStep?.(step, totalSteps);
-      const l = loss.item();
       losses.push(l);
       lossSum += l * batch.size;
       correct += countCorrect(logits.data.values(), batch.y, 10);

@@ -2,6 +2,7 @@ import { CheckpointError, loadCheckpoint } from "@quant-trim/autograd";
 import { Rng } from "@quant-trim/tensor";
 import { int, parse, str, UsageError } from "../args.js";
 import { standardizedSplit } from "../data/mnist.js";
+import { firstNonFinite } from "../finite-tensors.js";
 import { buildModel, isArchitecture } from "../models.js";
 import { type Io, pct } from "../output.js";
 import { evalGrids, fakeQuantAccuracy, head, sample } from "../quantized-eval.js";
@@ -12,7 +13,7 @@ export const evalHelp = `Usage: quant-trim eval --checkpoint PATH [options]
   Accuracy on the 2,000 test digits in FP32, and with every weight and activation fake-quantized after
   calibrating on 256 training images: INT8 and INT4 weights, per-channel and per-tensor, INT8 activations.
   The test digits are those of the training split (seed 0), so a checkpoint is never scored on its own
-  training data.
+  training data. A checkpoint holding NaN or ±Inf is refused (exit code 2), naming the tensor and element.
   --json            print the result as JSON
   --seed N          which 256 training images calibrate: 0 (default) takes the first 256, any other seed a
                     seeded random draw`;
@@ -29,6 +30,11 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
   const { tensors, metadata } = loadCheckpoint(path);
   const arch = metadata.architecture!;
   if (!isArchitecture(arch)) throw new CheckpointError(`unknown architecture '${arch}' in ${path}`);
+  const bad = firstNonFinite(tensors);
+  if (bad)
+    throw new CheckpointError(
+      `${path}: tensor '${bad.name}' holds ${bad.value} at element ${bad.index}; a checkpoint must be finite`,
+    );
   const { train, test } = standardizedSplit(0);
   const model = buildModel(arch, 0);
   try {

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { archOf, bitsOf, granularityOf, int, parse, str, UsageError } from "../args.js";
+import { checkOutDir, checkOutFile } from "../out-path.js";
 import { type Io, pct, writeAtomic } from "../output.js";
 import { evalGrids } from "../quantized-eval.js";
 import { isRecipe, type RecipeName, recipeNames } from "../recipes.js";
@@ -10,10 +11,12 @@ export const experimentHelp = `Usage: quant-trim experiment [options]
   Trains the chosen recipes on the same data, model, epochs and optimizer, then evaluates each in FP32 and
   under post-training fake quantization on every grid, and reports the worst-case FP→quantized gap and the
   spread across grids.
-  --arch A          (default cnn)            --recipes LIST (default fp,qat,quant-trim)
+  --arch A          (default cnn)            --recipes LIST (default fp,qat,quant-trim; each once)
   --bits B          4 | 8 (default 4)        --granularity G (default per-tensor)
-  --epochs N        (default 3)              --seeds N (default 1; seeds 0..N-1)
-  --out DIR         (default runs/<timestamp>) writes results.json and the checkpoints
+  --epochs N        (default 3)              --seeds N (default 1)
+  --seed S          first seed (default 0): each recipe runs seeds S..S+N-1
+  --out DIR         (default runs/<timestamp>) writes results.json and the checkpoints; checked before
+                    training starts
   --json            print results.json to stdout`;
 
 export async function experimentCommand(args: string[], io: Io): Promise<void> {
@@ -32,17 +35,39 @@ export async function experimentCommand(args: string[], io: Io): Promise<void> {
   }
   const arch = archOf(str(v, "arch"), "cnn");
   const recipes = (str(v, "recipes") ?? "fp,qat,quant-trim").split(",");
-  for (const r of recipes)
+  for (const [i, r] of recipes.entries()) {
     if (!isRecipe(r))
       throw new UsageError(`--recipes: unknown recipe '${r}'; expected ${recipeNames.join(", ")}`);
+    // Runs are grouped by recipe name: a repeat would be averaged into the same row, and its checkpoints
+    // would overwrite the first one's.
+    if (recipes.indexOf(r) !== i) throw new UsageError(`--recipes: '${r}' is listed twice`);
+  }
   const bits = bitsOf(str(v, "bits"), 4);
   const granularity = granularityOf(str(v, "granularity"), "per-tensor");
   const epochs = int("epochs", str(v, "epochs"), 3, 1, 1000);
   const seeds = int("seeds", str(v, "seeds"), 1, 1, 100);
+  const maxSeed = 2 ** 32 - 1;
+  const firstSeed = int("seed", str(v, "seed"), 0, 0, maxSeed);
+  if (firstSeed + seeds - 1 > maxSeed)
+    throw new UsageError(
+      `--seed ${firstSeed} with --seeds ${seeds} runs seeds up to ${firstSeed + seeds - 1}, above ${maxSeed}`,
+    );
   const outDir = str(v, "out") ?? join("runs", new Date().toISOString().replace(/[:.]/g, "-"));
+  const checkpoint = (recipe: string, seed: number) => join(outDir, `${arch}-${recipe}-s${seed}.safetensors`);
+  const resultsPath = join(outDir, "results.json");
+  checkOutDir("--out", outDir);
+  checkOutFile("--out", resultsPath);
+  for (const recipe of recipes)
+    for (let seed = firstSeed; seed < firstSeed + seeds; seed++)
+      checkOutFile("--out", checkpoint(recipe, seed));
+  const warned = new Set<string>();
+  const warnOnce = (line: string) => {
+    if (!warned.has(line)) io.stderr.write(`${line}\n`);
+    warned.add(line);
+  };
   const runs: TrainRun[] = [];
   for (const recipe of recipes as RecipeName[]) {
-    for (let seed = 0; seed < seeds; seed++) {
+    for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
       runs.push(
         trainOne(
           io,
@@ -55,9 +80,10 @@ export async function experimentCommand(args: string[], io: Io): Promise<void> {
             batchSize: 64,
             lr: 1e-3,
             seed,
-            out: join(outDir, `${arch}-${recipe}-s${seed}.safetensors`),
+            out: checkpoint(recipe, seed),
           },
           true,
+          warnOnce,
         ),
       );
     }
@@ -86,18 +112,19 @@ export async function experimentCommand(args: string[], io: Io): Promise<void> {
     granularity,
     epochs,
     seeds,
+    firstSeed,
     note: "quantized accuracies are fake-quantized PTQ on the grids listed (integer backend simulation is not yet built)",
     runs,
     summary,
   };
-  writeAtomic(join(outDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeAtomic(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
   if (v.json) {
     io.stdout.write(`${JSON.stringify(results)}\n`);
     return;
   }
   const grids = Object.keys(evalGrids);
   io.stdout.write(
-    `\n${arch}, ${epochs} epochs, ${seeds} seed(s); training grid INT${bits} ${granularity}. Accuracy on 2,000 test digits (mean over seeds):\n\n`,
+    `\n${arch}, ${epochs} epochs, ${seeds === 1 ? `seed ${firstSeed}` : `seeds ${firstSeed}..${firstSeed + seeds - 1}`}; training grid INT${bits} ${granularity}. Accuracy on 2,000 test digits (mean over seeds):\n\n`,
   );
   io.stdout.write(
     `${"recipe".padEnd(12)}${"FP32".padStart(9)}${grids.map((g) => g.padStart(18)).join("")}${"worst gap".padStart(12)}${"spread".padStart(9)}\n`,
@@ -107,5 +134,5 @@ export async function experimentCommand(args: string[], io: Io): Promise<void> {
       `${s.recipe.padEnd(12)}${pct(s.fp.mean).padStart(9)}${grids.map((g) => pct(s.perGrid[g]!.mean).padStart(18)).join("")}${(s.worstGap.mean * 100).toFixed(2).padStart(12)}${(s.spread.mean * 100).toFixed(2).padStart(9)}\n`,
     );
   }
-  io.stdout.write(`\nGaps and spreads in accuracy points. Results: ${join(outDir, "results.json")}\n`);
+  io.stdout.write(`\nGaps and spreads in accuracy points. Results: ${resultsPath}\n`);
 }

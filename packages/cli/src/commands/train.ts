@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { archOf, bitsOf, granularityOf, int, num, parse, str, UsageError } from "../args.js";
 import { architectures } from "../models.js";
+import { checkOutFile } from "../out-path.js";
 import { type Io, pct } from "../output.js";
 import { isRecipe, recipeNames } from "../recipes.js";
 import { trainOne } from "../run-recipe.js";
@@ -13,7 +14,8 @@ export const trainHelp = `Usage: quant-trim train [options]
   --granularity G   per-channel | per-tensor weight grid (default per-channel)
   --epochs N        (default 10)   --batch-size N (default 64)   --lr X (default 1e-3, Adam)
   --seed N          initialisation, shuffling (default 0)
-  --out PATH        checkpoint path (default runs/<arch>-<recipe>-s<seed>.safetensors)
+  --out PATH        checkpoint path (default runs/<arch>-<recipe>-s<seed>.safetensors); missing parent
+                    directories are created; checked before training starts
   --json            print the result as JSON`;
 
 export async function trainCommand(args: string[], io: Io): Promise<void> {
@@ -47,6 +49,7 @@ export async function trainCommand(args: string[], io: Io): Promise<void> {
     seed,
     out: str(v, "out") ?? join("runs", `${arch}-${recipe}-s${seed}.safetensors`),
   };
+  checkOutFile("--out", o.out);
   const r = trainOne(io, o, false);
   if (v.json) io.stdout.write(`${JSON.stringify(r)}\n`);
   else
