@@ -182,6 +182,15 @@ describe("MagnitudePruner", () => {
     );
   });
 
+  it("unpackMask refuses every text but the canonical one", () => {
+    // 3 bits (one byte) encode as 'BQ==' for [1, 0, 1]; these spell the same bits differently
+    expect(packMask(Uint8Array.of(1, 0, 1))).toBe("BQ==");
+    expect(unpackMask("t", "x", "BQ==", 3)).toEqual(Uint8Array.of(1, 0, 1));
+    for (const text of ["BR==", "DQ==", "BQ=A", "B=Q="]) {
+      expect(() => unpackMask("t", "x", text, 3)).toThrow(/mask of 'x' is not the (canonical )?base64/);
+    }
+  });
+
   it("rejects bad input with clear messages", () => {
     const ps = params(1, shapes);
     expect(() => new MagnitudePruner(ps, { sparsity: 1 })).toThrow(

@@ -382,5 +382,10 @@ export function unpackMask(fn: string, name: string, text: string, n: number): U
   }
   const mask = new Uint8Array(n);
   for (let i = 0; i < n; i++) mask[i] = (bytes[i >> 3]! >> (i & 7)) & 1;
+  // One text per mask: misplaced padding, bits set past n or in the unused low bits of the last group
+  // would decode to the same mask, so they mark a damaged (or hand-edited) state.
+  if (packMask(mask) !== text) {
+    throw new Error(`${fn}: mask of '${name}' is not the canonical base64 of ${n} mask bits`);
+  }
   return mask;
 }
