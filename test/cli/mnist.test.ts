@@ -8,6 +8,7 @@ import {
   type Batch,
   batches,
   type Dataset,
+  gather,
   loadMnist,
   MNIST_PIXELS,
   mnistSplit,
@@ -134,6 +135,18 @@ describe("mnistSplit", () => {
     );
     expect(() => mnistSplit(0, 10_001)).toThrow(/got 10001/);
     expect(() => mnistSplit(0, 1.5)).toThrow(/got 1.5/);
+  });
+
+  it("rejects a seed that Rng would truncate into another split, and indices outside the data", () => {
+    expect(() => mnistSplit(1.5)).toThrow(
+      /mnistSplit: seed must be an integer in \[0, 4294967295\], got 1.5/,
+    );
+    expect(() => mnistSplit(-1)).toThrow(/got -1/);
+    const all = loadMnist();
+    expect(() => gather(all, Int32Array.of(0, 10_000))).toThrow(
+      /gather: indices\[1\] = 10000 is outside the dataset's 10000 samples/,
+    );
+    expect(() => gather(all, Int32Array.of(-1))).toThrow(/indices\[0\] = -1/);
   });
 });
 

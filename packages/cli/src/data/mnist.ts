@@ -110,6 +110,10 @@ function readDigitFile(path: string, digit: number): number[] {
  */
 export function mnistSplit(seed = 0, trainCount = 8000): MnistSplit {
   const all = loadMnist();
+  // Rng would quietly truncate a fractional or out-of-range seed to another split.
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new Error(`mnistSplit: seed must be an integer in [0, 4294967295], got ${seed}`);
+  }
   if (!Number.isInteger(trainCount) || trainCount < 0 || trainCount > all.count) {
     throw new Error(`mnistSplit: trainCount must be an integer in [0, ${all.count}], got ${trainCount}`);
   }
@@ -127,6 +131,10 @@ export function gather(source: Dataset, indices: Int32Array): SplitDataset {
   const labels = new Uint8Array(count);
   for (let i = 0; i < count; i++) {
     const j = indices[i]!;
+    // subarray clamps out-of-range bounds, which would silently yield a blank image labelled 0
+    if (j < 0 || j >= source.count) {
+      throw new Error(`gather: indices[${i}] = ${j} is outside the dataset's ${source.count} samples`);
+    }
     images.set(source.images.subarray(j * MNIST_PIXELS, (j + 1) * MNIST_PIXELS), i * MNIST_PIXELS);
     labels[i] = source.labels[j]!;
   }
