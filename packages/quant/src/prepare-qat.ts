@@ -390,7 +390,9 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
         gridList(ov.weight ?? defaultWeight),
         qat,
         lsqW,
-        bn ? foldedWeight(layer as nn.Conv2d, bn) : layer.weight.data,
+        bn
+          ? noGrad(() => foldWeight(layer.weight, foldFactor(bn!), layer as nn.Conv2d)).data
+          : layer.weight.data,
       );
       qat.weightPoints.push(wp);
       if (bn) attachBatchNormFold(qat, layer as nn.Conv2d, bn, wp);
@@ -422,14 +424,14 @@ function addOutputHook(m: Module, fn: (y: Variable) => Variable): void {
   m.hooks.output = prev ? (y) => fn(prev(y)) : fn;
 }
 
-/** γ / √(running_var + eps) per output channel: the factor BatchNorm folding scales a conv's weights by. */
-function foldFactor(bn: nn.BatchNorm2d): T.Tensor {
-  return T.div(bn.weight.data, T.sqrt(T.add(bn.runningVar, bn.eps)));
+/** sf = γ / √(running_var + eps) per output channel, the factor folding scales a conv's weights by. */
+function foldFactor(bn: nn.BatchNorm2d): Variable {
+  return ops.div(bn.weight, new Variable(T.sqrt(T.add(bn.runningVar, bn.eps))));
 }
 
-/** W·sf, the weight the deployed folded conv holds (as a plain tensor, for initialisation). */
-function foldedWeight(conv: nn.Conv2d, bn: nn.BatchNorm2d): T.Tensor {
-  return T.mul(conv.weight.data, T.reshape(foldFactor(bn), [conv.outChannels, 1, 1, 1]));
+/** W·sf, the weight the deployed folded conv holds. */
+function foldWeight(w: Variable, sf: Variable, conv: nn.Conv2d): Variable {
+  return ops.mul(w, ops.reshape(sf, [conv.outChannels, 1, 1, 1]));
 }
 
 /**
@@ -444,10 +446,8 @@ function attachBatchNormFold(qat: QatModel, conv: nn.Conv2d, bn: nn.BatchNorm2d,
   qat.registerBatchNorm(bn);
   let sf: Variable | null = null;
   conv.weightHook = (w) => {
-    const std = T.sqrt(T.add(bn.runningVar, bn.eps));
-    sf = ops.div(bn.weight, new Variable(std)); // foldFactor, differentiable in γ
-    const folded = ops.mul(w, ops.reshape(sf, [conv.outChannels, 1, 1, 1]));
-    return wp.apply(folded);
+    sf = foldFactor(bn);
+    return wp.apply(foldWeight(w, sf, conv));
   };
   addOutputHook(conv, (y) => {
     const s = ops.reshape(sf!, [1, conv.outChannels, 1, 1]);

@@ -236,6 +236,11 @@ export interface ChannelLayout {
   readonly inner: number;
 }
 
+/** A channel axis counted from the front: negative axes count from the end of a rank-`rank` shape. */
+export function resolveAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
 /**
  * Resolve how a flat row-major array of `length` elements splits into channels. Per-tensor grids are
  * one channel; per-channel grids need `shape` (its product must equal `length`).
@@ -263,7 +268,7 @@ export function channelLayout(
   if (shape === undefined) {
     throw new Error(`${fn}: a per-channel grid needs the shape of the data (channel axis ${axis})`);
   }
-  const a = axis < 0 ? axis + shape.length : axis;
+  const a = resolveAxis(axis, shape.length);
   if (a < 0 || a >= shape.length) {
     throw new Error(`${fn}: channel axis ${axis} is out of range for shape [${shape.join(", ")}]`);
   }

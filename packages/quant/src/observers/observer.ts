@@ -6,6 +6,7 @@ import {
   checkGridSpec,
   type Granularity,
   type GridSpec,
+  resolveAxis,
 } from "../grid/spec.js";
 
 export interface ObserverOptions {
@@ -255,9 +256,7 @@ export abstract class Observer {
   private sameAxis(axis: number): boolean {
     if (axis === this.axis) return true;
     const r = this.observedRank;
-    if (r === null) return false;
-    const norm = (a: number) => (a < 0 ? a + r : a);
-    return norm(axis) === norm(this.axis);
+    return r !== null && resolveAxis(axis, r) === resolveAxis(this.axis, r);
   }
 
   /** Fold one batch (non-finite values already counted; `batch` holds its finite min/max). */
