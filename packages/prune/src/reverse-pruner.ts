@@ -95,6 +95,9 @@ interface TrimLayer {
   trimmed: Int32Array;
   trimmedTotal: number;
   computed: boolean;
+  /** This step's p and thresholds, computed for every layer before any weight is written. */
+  pendingP: number;
+  pending: Float64Array;
 }
 
 function checkGranularity(where: string, g: unknown): Granularity | undefined {
@@ -121,12 +124,6 @@ function resolveGranularity(where: string, o: LayerTrimOptions, ndim: number): G
     );
   }
   return g;
-}
-
-/** One layer's thresholds for a step, computed before any weight is written. */
-interface LayerPlan {
-  p: number;
-  thresholds: Float64Array;
 }
 
 /**
@@ -213,6 +210,8 @@ export class ReversePruner {
         trimmed: new Int32Array(layout.count),
         trimmedTotal: 0,
         computed: false,
+        pendingP: 1,
+        pending: new Float64Array(layout.count),
       };
     });
   }
@@ -245,13 +244,13 @@ export class ReversePruner {
     const lambda = trimProgress(this.schedule, step);
     // Every threshold first, every write after: a NaN or a resized weight in the last layer throws
     // before the first layer is touched, so a failed step leaves weights and state as they were.
-    const plans = this.layerList.map((layer) => this.planLayer(layer, step, lambda));
-    for (let i = 0; i < plans.length; i++) this.applyPlan(this.layerList[i]!, plans[i]!);
+    for (const layer of this.layerList) this.planLayer(layer, step, lambda);
+    for (const layer of this.layerList) this.applyPlan(layer);
     this.lastStep = step;
     return true;
   }
 
-  private planLayer(layer: TrimLayer, step: number, lambda: number): LayerPlan {
+  private planLayer(layer: TrimLayer, step: number, lambda: number): void {
     const t = layer.entry.param.data;
     assertContiguous(FN, layer.name, t);
     const { count, size } = layer.layout;
@@ -261,27 +260,35 @@ export class ReversePruner {
       );
     }
     const p = layer.rule.rule === "quantile" ? pAt(this.schedule, step, layer.pFinal) : 1;
-    const thresholds = new Float64Array(count);
     for (let g = 0; g < count; g++) {
       const s = t.offset + g * size;
-      thresholds[g] = groupThreshold(layer.errorPrefix, t.data, s, s + size, layer.rule, p, lambda, this.ws);
+      layer.pending[g] = groupThreshold(
+        layer.errorPrefix,
+        t.data,
+        s,
+        s + size,
+        layer.rule,
+        p,
+        lambda,
+        this.ws,
+      );
     }
-    return { p, thresholds };
+    layer.pendingP = p;
   }
 
-  private applyPlan(layer: TrimLayer, { p, thresholds }: LayerPlan): void {
+  private applyPlan(layer: TrimLayer): void {
     const t = layer.entry.param.data;
     const { count, size } = layer.layout;
     let moved = 0;
     for (let g = 0; g < count; g++) {
       const s = t.offset + g * size;
-      const tau = thresholds[g]!;
+      const tau = layer.pending[g]!;
       layer.thresholds[g] = tau;
       const m = projectGroup(t.data, s, s + size, tau, this.mode);
       layer.trimmed[g] = m;
       moved += m;
     }
-    layer.p = layer.rule.rule === "quantile" ? p : null;
+    layer.p = layer.rule.rule === "quantile" ? layer.pendingP : null;
     layer.trimmedTotal += moved;
     layer.computed = true;
   }
