@@ -5,16 +5,7 @@ import { loadCheckpoint, saveCheckpoint } from "@quant-trim/autograd";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../packages/cli/src/cli.js";
 import { buildModel } from "../../packages/cli/src/models.js";
-
-function capture() {
-  let out = "";
-  let err = "";
-  return {
-    io: { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } },
-    out: () => out,
-    err: () => err,
-  };
-}
+import { capture } from "./capture.js";
 
 /** Run the CLI; every failure here must be one line on stderr and nothing on stdout. */
 async function fails(args: string[], code: 1 | 2) {

@@ -12,18 +12,9 @@ import { buildModel } from "../../packages/cli/src/models.js";
 import { head, sample } from "../../packages/cli/src/quantized-eval.js";
 import { applyRecipe } from "../../packages/cli/src/recipes.js";
 import { evaluate, trainClassifier } from "../../packages/cli/src/train.js";
+import { capture } from "./capture.js";
 
 const { train, test } = mnistSplit(0);
-
-function capture() {
-  let out = "";
-  let err = "";
-  return {
-    io: { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } },
-    out: () => out,
-    err: () => err,
-  };
-}
 
 describe("MNIST training (small, seeded)", () => {
   it("the mlp's loss falls and it beats chance by a wide margin after one epoch on 512 digits", () => {

@@ -1,4 +1,4 @@
-import { quantileRank } from "@quant-trim/prune";
+import { groupLayout, quantileRank } from "@quant-trim/prune";
 import type { AppliedRecipe } from "./recipes.js";
 
 /**
@@ -13,11 +13,7 @@ export function untrimmableWarning(recipe: AppliedRecipe): string | null {
   if (!pruner || pFinal === null) return null;
   const layers = pruner.report().layers;
   if (layers.length === 0) return null;
-  const groupSize = (shape: number[], granularity: string) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    return granularity === "per-channel" && shape[0]! > 0 ? n / shape[0]! : n;
-  };
-  const sizes = layers.map((l) => groupSize(l.shape, l.granularity));
+  const sizes = layers.map((l) => groupLayout(l.shape, l.granularity).size);
   if (sizes.some((n) => trimmable(n, pFinal) > 0)) return null;
   const largest = Math.max(...sizes);
   const granularity = layers.map((l) => l.granularity).includes("per-channel") ? "per-channel" : "per-tensor";
