@@ -53,6 +53,19 @@ function checkWritable(option: string, dir: string): void {
   }
 }
 
+/**
+ * The directories that writing inside `dir` would create: `dir` and its missing ancestors, deepest first
+ * (empty when `dir` exists). A command that fails part-way removes those it created and left empty.
+ */
+export function missingDirs(dir: string): string[] {
+  const missing: string[] = [];
+  for (let d = dir; kindOf("--out", d) === null; d = dirname(d)) {
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  return missing;
+}
+
 function kindOf(option: string, path: string): "file" | "directory" | null {
   try {
     return statSync(path).isDirectory() ? "directory" : "file";

@@ -1,6 +1,7 @@
+import { existsSync, readdirSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { archOf, bitsOf, granularityOf, int, parse, str, UsageError } from "../args.js";
-import { checkOutDir, checkOutFile } from "../out-path.js";
+import { checkOutDir, checkOutFile, missingDirs } from "../out-path.js";
 import { type Io, pct, writeAtomic } from "../output.js";
 import { evalGrids } from "../quantized-eval.js";
 import { isRecipe, type RecipeName, recipeNames } from "../recipes.js";
@@ -16,10 +17,17 @@ export const experimentHelp = `Usage: quant-trim experiment [options]
   --epochs N        (default 3)              --seeds N (default 1)
   --seed S          first seed (default 0): each recipe runs seeds S..S+N-1
   --out DIR         (default runs/<timestamp>) writes results.json and the checkpoints; checked before
-                    training starts
+                    training starts, written only once every run has finished
   --json            print results.json to stdout`;
 
-export async function experimentCommand(args: string[], io: Io): Promise<void> {
+/**
+ * `train` runs one recipe and seed (tests pass a stand-in to exercise the bookkeeping without training).
+ * Checkpoints are written to `<name>.partial-<pid>` first and renamed to their names only once every run
+ * has finished, just before results.json is written: a run that fails part-way (a diverged loss, a full
+ * disk) leaves neither half a set of checkpoints without results.json nor older files of the same names
+ * overwritten. (A process killed by a signal can leave `.partial-<pid>` files, named as unfinished.)
+ */
+export async function experimentCommand(args: string[], io: Io, train = trainOne): Promise<void> {
   const v = parse(args, {
     arch: { type: "string" },
     recipes: { type: "string" },
@@ -65,29 +73,35 @@ export async function experimentCommand(args: string[], io: Io): Promise<void> {
     if (!warned.has(line)) io.stderr.write(`${line}\n`);
     warned.add(line);
   };
+  const staged = (path: string) => `${path}.partial-${process.pid}`;
+  const createdDirs = missingDirs(outDir);
   const runs: TrainRun[] = [];
-  for (const recipe of recipes as RecipeName[]) {
-    for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
-      runs.push(
-        trainOne(
+  try {
+    for (const recipe of recipes as RecipeName[]) {
+      for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
+        const out = checkpoint(recipe, seed);
+        const run = train(
           io,
-          {
-            arch,
-            recipe,
-            bits,
-            granularity,
-            epochs,
-            batchSize: 64,
-            lr: 1e-3,
-            seed,
-            out: checkpoint(recipe, seed),
-          },
+          { arch, recipe, bits, granularity, epochs, batchSize: 64, lr: 1e-3, seed, out: staged(out) },
           true,
           warnOnce,
-        ),
-      );
+        );
+        runs.push({ ...run, checkpoint: out });
+      }
     }
+  } catch (e) {
+    try {
+      for (const r of recipes)
+        for (let seed = firstSeed; seed < firstSeed + seeds; seed++)
+          rmSync(staged(checkpoint(r, seed)), { force: true });
+      // Directories this command created and left empty go too; those that existed before stay.
+      for (const d of createdDirs) if (existsSync(d) && readdirSync(d).length === 0) rmdirSync(d);
+    } catch {
+      // the cleanup must not hide the reason the run failed
+    }
+    throw e;
   }
+  for (const r of runs) renameSync(staged(r.checkpoint), r.checkpoint);
   const summary = recipes.map((recipe) => {
     const rs = runs.filter((r) => r.recipe === recipe);
     const stats = (xs: number[]) => {
