@@ -252,6 +252,21 @@ describe("prepareQat with LSQ", () => {
     expect(Array.from(w.qparams!.zeroPoint)).toEqual([0, 0, 0, 0]);
   });
 
+  it("refuses to describe a learned scale or zero point that has become NaN or Inf, naming point and channel", () => {
+    const qat = prepareQat(cnnBn(6), {
+      inputShape: [1, 1, 8, 8],
+      lsq: { weights: true, activations: true },
+      lsqInitBatch: input(),
+    });
+    expect(() => qat.describe()).not.toThrow();
+    const zp = qat.activationPoints[1]!.zeroPoint!;
+    zp.data.data[0] = Number.NaN;
+    expect(() => qat.describe()).toThrow(/learned zero point of '.*' is NaN at channel 0/);
+    zp.data.data[0] = 0;
+    qat.weightPoints[0]!.scale!.data.data[2] = Number.POSITIVE_INFINITY;
+    expect(() => qat.describe()).toThrow("learned scale of '0.weight' is Infinity at channel 2");
+  });
+
   it("starts a BN-folded conv's weight scale from the folded weight W·γ/√(var + eps)", () => {
     const m = cnnBn(6);
     const conv = m.layers[0] as nn.Conv2d;

@@ -89,12 +89,23 @@ abstract class QuantPoint {
   /** LSQ's current parameters in QParams form (scale clamped to eps, zero point rounded and clamped). */
   private learnedQParams(): QParams {
     const { qmin, qmax } = qRange(this.grid);
-    const scale = Float32Array.from(this.scale!.data.values(), (v) => Math.max(v, this.grid.eps));
+    const raw = this.scale!.data.values();
     const zp = this.zeroPoint ? this.zeroPoint.data.values() : null;
+    // A diverged run can leave NaN/Inf here; clamping and Int32 conversion would quietly show it as a
+    // valid grid (eps, or zero point 0), so name it instead.
+    this.checkFinite("scale", raw);
+    if (zp) this.checkFinite("zero point", zp);
+    const scale = Float32Array.from(raw, (v) => Math.max(v, this.grid.eps));
     const zeroPoint = Int32Array.from(scale, (_, c) =>
       zp ? Math.min(qmax, Math.max(qmin, roundHalfEven(zp[c]!))) : symmetricZeroPoint(this.grid),
     );
     return { scale, zeroPoint };
+  }
+  private checkFinite(what: string, values: ArrayLike<number>): void {
+    for (let c = 0; c < values.length; c++) {
+      if (!Number.isFinite(values[c]!))
+        throw new Error(`prepareQat: learned ${what} of '${this.name}' is ${values[c]} at channel ${c}`);
+    }
   }
   info(): QuantPointInfo {
     return {
