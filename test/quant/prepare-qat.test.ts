@@ -261,10 +261,10 @@ describe("prepareQat with LSQ", () => {
     expect(() => qat.describe()).not.toThrow();
     const zp = qat.activationPoints[1]!.zeroPoint!;
     zp.data.data[0] = Number.NaN;
-    expect(() => qat.describe()).toThrow(/learned zero point of '.*' is NaN at channel 0/);
+    expect(() => qat.describe()).toThrow(/learned parameters of '.*': zeroPoint\[0\] is NaN/);
     zp.data.data[0] = 0;
     qat.weightPoints[0]!.scale!.data.data[2] = Number.POSITIVE_INFINITY;
-    expect(() => qat.describe()).toThrow("learned scale of '0.weight' is Infinity at channel 2");
+    expect(() => qat.describe()).toThrow("learned parameters of '0.weight': scale[2] is Infinity");
   });
 
   it("starts a BN-folded conv's weight scale from the folded weight W·γ/√(var + eps)", () => {

@@ -4,9 +4,8 @@ import * as T from "@quant-trim/tensor";
 import { type FakeQuantOptions, fakeQuant, float32Values } from "./fake-quant-op.js";
 import { minMax } from "./grid/min-max.js";
 import { computeQParams, type QParams } from "./grid/qparams.js";
-import { roundHalfEven } from "./grid/rounding.js";
-import { type GridSpec, gridSpec, qRange, symmetricZeroPoint } from "./grid/spec.js";
-import { lsqFakeQuant } from "./lsq.js";
+import { type GridSpec, gridSpec } from "./grid/spec.js";
+import { lsqFakeQuant, lsqQParams } from "./lsq.js";
 import { EmaMinMaxObserver } from "./observers/ema-min-max-observer.js";
 import type { Observer } from "./observers/observer.js";
 
@@ -86,26 +85,14 @@ abstract class QuantPoint {
     if (this.grids.length > 1) this.grid = this.grids[rng.int(this.grids.length)]!;
   }
   abstract get learned(): boolean;
-  /** LSQ's current parameters in QParams form (scale clamped to eps, zero point rounded and clamped). */
+  /** LSQ's current parameters in QParams form (the grid parameters `lsqFakeQuant` quantizes with). */
   private learnedQParams(): QParams {
-    const { qmin, qmax } = qRange(this.grid);
-    const raw = this.scale!.data.values();
-    const zp = this.zeroPoint ? this.zeroPoint.data.values() : null;
-    // A diverged run can leave NaN/Inf here; clamping and Int32 conversion would quietly show it as a
-    // valid grid (eps, or zero point 0), so name it instead.
-    this.checkFinite("scale", raw);
-    if (zp) this.checkFinite("zero point", zp);
-    const scale = Float32Array.from(raw, (v) => Math.max(v, this.grid.eps));
-    const zeroPoint = Int32Array.from(scale, (_, c) =>
-      zp ? Math.min(qmax, Math.max(qmin, roundHalfEven(zp[c]!))) : symmetricZeroPoint(this.grid),
+    return lsqQParams(
+      `prepareQat: learned parameters of '${this.name}'`,
+      this.scale!.data.values(),
+      this.zeroPoint ? this.zeroPoint.data.values() : null,
+      this.grid,
     );
-    return { scale, zeroPoint };
-  }
-  private checkFinite(what: string, values: ArrayLike<number>): void {
-    for (let c = 0; c < values.length; c++) {
-      if (!Number.isFinite(values[c]!))
-        throw new Error(`prepareQat: learned ${what} of '${this.name}' is ${values[c]} at channel ${c}`);
-    }
   }
   info(): QuantPointInfo {
     return {
