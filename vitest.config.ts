@@ -1,9 +1,17 @@
+import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // Tests live in test/<package>; each folder is a vitest project. isolate:false because the code under
 // test is pure and the per-file re-import of fast-check and the packages costs seconds on 2 cores.
-const suites = ["tensor", "autograd", "quant", "prune", "cli"];
+const suites = ["tensor", "autograd", "quant", "prune", "npu-sim", "onnx", "recipes", "cli", "e2e"].filter(
+  (name) => {
+    const dir = fileURLToPath(new URL(`./test/${name}`, import.meta.url));
+    return (
+      existsSync(dir) && readdirSync(dir, { recursive: true }).some((f) => String(f).endsWith(".test.ts"))
+    );
+  },
+);
 
 export default defineConfig({
   test: {
