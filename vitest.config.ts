@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { defaultServerConditions } from "vite";
 import { defineConfig } from "vitest/config";
 
 // Tests live in test/<package>; each folder is a vitest project. isolate:false because the code under
@@ -13,7 +14,13 @@ const suites = ["tensor", "autograd", "quant", "prune", "npu-sim", "onnx", "reci
   },
 );
 
+// Workspace packages export "source" (their src/*.ts) ahead of dist/: tests run against the sources, no
+// build needed. Vite replaces its default conditions with the list given, so the defaults are kept.
+const conditions = ["source", ...defaultServerConditions];
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     isolate: false,
     // A few end-to-end tests train small models for seconds; leave room on a loaded 2-core machine.

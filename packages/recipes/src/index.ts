@@ -1,0 +1,1 @@
+export { buildModel, isZooModel, type ZooBuilder, type ZooOptions, zoo, zooNames } from "./zoo/index.js";
