@@ -8,26 +8,34 @@ import { setTracer } from "./trace-hook.js";
  * the ONNX exporter both consume.
  *
  * - Values are named by string ids: "input" for the model input, "v1", "v2", ... for results, and
- *   "c1", ... for constants that ops outside any leaf module used (their shapes are recorded).
- * - A `module` node is one call of a leaf module (a module without submodules: Linear, Conv2d, ReLU,
- *   BatchNorm2d, Add, ...); `type` is its class name, `name` its dotted path in the model (the prefix of
- *   its parameters in the state dict), `attrs` what it reports through `traceAttrs()`.
- * - An `op` node is a functional op called outside any leaf module (a reshape or an add in a custom
- *   forward); `type` is the op name and `attrs` the op's recorded attributes.
+ *   "c1", ... for constants that ops outside any leaf module used (their shapes are recorded, and their
+ *   values too when `TraceOptions.constantValues` allows).
+ * - A `module` node is one call of a leaf module (by default a module without submodules: Linear,
+ *   Conv2d, ReLU, BatchNorm2d, Add, ...); `type` is its class name, `name` its dotted path in the model
+ *   (the prefix of its parameters in the state dict), `attrs` what it reports through `traceAttrs()`.
+ * - An `op` node is a functional op called outside any leaf module (a reshape, or the `ops.add` of a
+ *   residual connection in a custom forward); `type` is the op name and `attrs` the op's recorded
+ *   attributes. Residual sums written this way are part of the graph like any layer, so tools that walk
+ *   it (QAT, the NPU compiler) cannot miss them. `scope` is the dotted path of the module whose forward
+ *   called the op ("" for the model itself) and `name` a stable handle, `<scope>.<op>#<k>` (or
+ *   `<op>#<k>` at the top), k counting calls of that op type in that scope from 0. `#` cannot appear
+ *   in module names, so an op name never collides with a module's.
  * - Nodes are in execution order, which is a topological order.
  */
 export interface TraceGraph {
   input: { id: "input"; shape: number[] };
   output: { id: string; shape: number[] };
   nodes: TraceNode[];
-  constants: Array<{ id: string; shape: number[] }>;
+  constants: TraceConstant[];
 }
 
 export interface TraceNode {
   kind: "module" | "op";
   type: string;
-  /** Dotted module path (module nodes only). */
+  /** Dotted module path (module nodes), or the op's handle `<scope>.<op>#<k>` (op nodes). */
   name?: string;
+  /** Op nodes: dotted path of the module whose forward called the op ("" for the model itself). */
+  scope?: string;
   inputs: string[];
   output: string;
   inputShapes: number[][];
@@ -35,13 +43,42 @@ export interface TraceNode {
   attrs: Record<string, unknown>;
 }
 
+export interface TraceConstant {
+  id: string;
+  shape: number[];
+  /** Row-major values, present when the constant is small enough (see `TraceOptions.constantValues`). */
+  values?: number[];
+}
+
+export interface TraceOptions {
+  /**
+   * Which modules are recorded as one node. Default: modules without submodules. A tool that knows only
+   * some layer types passes a stricter test, so that a custom module (even one without children) is
+   * opened and its functional ops recorded instead of appearing as an opaque node.
+   */
+  isLeaf?: (m: Module) => boolean;
+  /** Record the values of constants with at most this many elements (default 16: scalars and the like). */
+  constantValues?: number;
+  /**
+   * Called with every recorded value as it is produced (the input first, then each node's output, and
+   * each constant when first used), so a caller can collect activations with the graph's ids.
+   */
+  onValue?: (id: string, value: Tensor) => void;
+}
+
 /** Run the model once (eval mode, no gradients) on `exampleInput` and record its module graph. */
-export function trace(model: Module, exampleInput: Tensor): TraceGraph {
+export function trace(model: Module, exampleInput: Tensor, options: TraceOptions = {}): TraceGraph {
+  const isLeaf = options.isLeaf ?? ((m: Module) => m.isLeafModule);
+  const maxConstant = options.constantValues ?? 16;
+  const onValue = options.onValue;
   const names = new Map<Module, string>();
   for (const [name, m] of model.namedModules()) names.set(m, name);
   const ids = new Map<Variable, string>();
   const nodes: TraceNode[] = [];
-  const constants: TraceGraph["constants"] = [];
+  const constants: TraceConstant[] = [];
+  const opCounts = new Map<string, number>();
+  // Dotted paths of the non-leaf modules whose forward is running, innermost last.
+  const scopes: string[] = [];
   let next = 1;
   let depthInLeaf = 0;
   const idOf = (v: Variable): string => {
@@ -49,17 +86,29 @@ export function trace(model: Module, exampleInput: Tensor): TraceGraph {
     if (id === undefined) {
       id = `c${constants.length + 1}`;
       ids.set(v, id);
-      constants.push({ id, shape: [...v.shape] });
+      const c: TraceConstant = { id, shape: [...v.shape] };
+      if (v.data.size <= maxConstant) c.values = Array.from(v.data.values());
+      constants.push(c);
+      onValue?.(id, v.data);
     }
     return id;
   };
   const input = new Variable(exampleInput);
   ids.set(input, "input");
+  onValue?.("input", exampleInput);
   const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
   model.eval();
   const prevTracer = setTracer({
     callModule(m, inputs, run) {
-      if (depthInLeaf > 0 || !m.isLeafModule) return run();
+      if (depthInLeaf > 0) return run();
+      if (!isLeaf(m)) {
+        scopes.push(names.get(m) ?? "");
+        try {
+          return run();
+        } finally {
+          scopes.pop();
+        }
+      }
       depthInLeaf++;
       let out: Variable;
       try {
@@ -84,6 +133,7 @@ export function trace(model: Module, exampleInput: Tensor): TraceGraph {
       const name = names.get(m);
       if (name !== undefined) node.name = name;
       nodes.push(node);
+      onValue?.(outId, out.data);
       return out;
     },
   });
@@ -92,15 +142,22 @@ export function trace(model: Module, exampleInput: Tensor): TraceGraph {
     const outId = `v${next++}`;
     const inIds = inputs.map(idOf);
     ids.set(output, outId);
+    const scope = scopes.length > 0 ? scopes[scopes.length - 1]! : "";
+    const base = scope ? `${scope}.${op}` : op;
+    const k = opCounts.get(base) ?? 0;
+    opCounts.set(base, k + 1);
     nodes.push({
       kind: "op",
       type: op,
+      name: `${base}#${k}`,
+      scope,
       inputs: inIds,
       output: outId,
       inputShapes: inputs.map((v) => [...v.shape]),
       outputShape: [...output.shape],
       attrs: attrs ? { ...attrs } : {},
     });
+    onValue?.(outId, output.data);
   });
   let out: Variable;
   try {
