@@ -1,1 +1,3 @@
-export {};
+export * from "./fixed-point.js";
+export * from "./overflow.js";
+export * from "./requantize.js";

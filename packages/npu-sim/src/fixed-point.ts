@@ -1,0 +1,200 @@
+import { roundHalfAway } from "@quant-trim/quant";
+
+/*
+ * The fixed-point arithmetic of gemmlowp and TFLite, exact for every int32 input.
+ *
+ * An int32 × int32 product needs up to 63 bits, more than a double's 53, so no product is ever formed
+ * as one double. Instead `b` is split into a signed high half and an unsigned low 16-bit half:
+ * `a·b = a·bh·2^16 + a·bl`, where both partial products fit a double exactly (≤ 2^46 and < 2^47). The
+ * quotient `floor(a·b / 2^31)` is assembled from them without rounding (see `floorProductOver2p31`), and
+ * the bits below 2^31 come from `Math.imul`, which returns the exact low 32 bits of the product. No
+ * BigInt, no allocation: these run once per output element.
+ */
+
+export const INT32_MIN = -2147483648;
+export const INT32_MAX = 2147483647;
+const TWO_P15 = 32768;
+const TWO_P16 = 65536;
+const TWO_P31 = 2147483648;
+
+/** `floor(a·b / 2^31)` for int32 `a`, `b`; the result lies in [−2^31, 2^31]. */
+function floorProductOver2p31(a: number, b: number): number {
+  const bh = b >> 16; // signed high half
+  const bl = b & 0xffff; // unsigned low half
+  const high = a * bh; // a·b = high·2^16 + a·bl, both terms exact in a double
+  // high·2^16 = q·2^31 + r·2^16 with r ∈ [0, 2^15): the remaining sum r·2^16 + a·bl stays below 2^48.
+  const q = Math.floor(high / TWO_P15);
+  const r = high - q * TWO_P15;
+  return q + Math.floor((r * TWO_P16 + a * bl) / TWO_P31);
+}
+
+/** Bit 30 of the two's-complement product a·b: 1 when the part below 2^31 is at least one half. */
+function productBit30(a: number, b: number): number {
+  return (Math.imul(a, b) >>> 30) & 1;
+}
+
+function checkInt32(fn: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) {
+    throw new Error(`${fn}: ${name} must be an int32 integer, got ${v}`);
+  }
+}
+
+/**
+ * gemmlowp `SaturatingRoundingDoublingHighMul` (ARM `VQRDMULH`): `round(a·b / 2^31)` with ties toward
+ * +∞; (INT32_MIN, INT32_MIN), the only result outside int32, saturates to INT32_MAX.
+ */
+export function saturatingRoundingDoublingHighMul(a: number, b: number): number {
+  checkInt32("saturatingRoundingDoublingHighMul", "a", a);
+  checkInt32("saturatingRoundingDoublingHighMul", "b", b);
+  return srdhm(a, b);
+}
+
+/** Unchecked `saturatingRoundingDoublingHighMul` for int32 arguments (the hot loops). */
+export function srdhm(a: number, b: number): number {
+  if (a === INT32_MIN && b === INT32_MIN) return INT32_MAX;
+  // floor((p + 2^30) / 2^31) = floor(p / 2^31) + [the low 31 bits ≥ 2^30]
+  return floorProductOver2p31(a, b) + productBit30(a, b);
+}
+
+/**
+ * gemmlowp `RoundingDivideByPOT`: `round(x / 2^exponent)` with ties away from zero, for int32 `x` and
+ * an exponent in [0, 31].
+ */
+export function roundingDivideByPot(x: number, exponent: number): number {
+  checkInt32("roundingDivideByPot", "x", x);
+  if (!Number.isInteger(exponent) || exponent < 0 || exponent > 31) {
+    throw new Error(`roundingDivideByPot: exponent must be an integer in [0, 31], got ${exponent}`);
+  }
+  return rdbpot(x, exponent);
+}
+
+/** Unchecked `roundingDivideByPot` (int32 x, exponent in [0, 31]). */
+export function rdbpot(x: number, exponent: number): number {
+  const mask = (2 ** exponent - 1) | 0; // 2^31 − 1 for exponent 31, still a positive int32
+  const remainder = x & mask;
+  const threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/** A real multiplier as `multiplier · 2^(shift − 31)`, multiplier in [2^30, 2^31) (or 0 for a zero real). */
+export interface QuantizedMultiplier {
+  readonly multiplier: number;
+  readonly shift: number;
+}
+
+const frexpView = new DataView(new ArrayBuffer(8));
+
+/**
+ * `frexp` for a finite positive double: `v = fraction · 2^exponent`, fraction in [0.5, 1). Read from the
+ * bits, so it is exact for subnormals too (a log2 estimate is not).
+ */
+function frexpPositive(v: number): { fraction: number; exponent: number } {
+  let bias = 0;
+  if (v < 2 ** -1022) {
+    v *= 2 ** 64; // subnormal: make it normal first (exact)
+    bias = -64;
+  }
+  frexpView.setFloat64(0, v);
+  const hi = frexpView.getUint32(0);
+  const biased = (hi >>> 20) & 0x7ff;
+  frexpView.setUint32(0, (hi & 0x800fffff) | (1022 << 20)); // same mantissa, exponent of [0.5, 1)
+  return { fraction: frexpView.getFloat64(0), exponent: biased - 1022 + bias };
+}
+
+/**
+ * TFLite `QuantizeMultiplier` (the default build): `real ≈ multiplier · 2^(shift − 31)` with the
+ * multiplier in [2^30, 2^31). Follows the C++ steps exactly: frexp, round the 31-bit fraction half away
+ * from zero, renormalise a fraction that rounded up to 2^31 (1 − 2^−40 gives (2^30, 1)), then flush
+ * reals whose shift fell below −31 to (0, 0). Reals ≥ 1 give positive shifts; nothing caps them here
+ * (the multiply functions accept shifts up to 30). 0 gives (0, 0); NaN, ±Infinity and negatives throw.
+ */
+export function quantizeMultiplier(real: number): QuantizedMultiplier {
+  if (typeof real !== "number" || !Number.isFinite(real) || real < 0) {
+    throw new Error(`quantizeMultiplier: real must be a finite number ≥ 0, got ${real}`);
+  }
+  if (real === 0) return { multiplier: 0, shift: 0 };
+  const { fraction, exponent } = frexpPositive(real);
+  let multiplier = roundHalfAway(fraction * TWO_P31);
+  let shift = exponent;
+  if (multiplier === TWO_P31) {
+    multiplier = TWO_P31 / 2;
+    shift += 1;
+  }
+  if (shift < -31) return { multiplier: 0, shift: 0 };
+  return { multiplier, shift };
+}
+
+/** The real value `multiplier · 2^(shift − 31)` a quantized multiplier stands for. */
+export function quantizedMultiplierValue(q: QuantizedMultiplier): number {
+  return q.multiplier * 2 ** (q.shift - 31);
+}
+
+/** Shifts the multiply functions accept: TFLite's documented [−31, 30]. */
+export const MIN_MULTIPLIER_SHIFT = -31;
+export const MAX_MULTIPLIER_SHIFT = 30;
+
+function checkMultiplier(fn: string, x: number, multiplier: number, shift: number, minM: number): void {
+  checkInt32(fn, "x", x);
+  if (!Number.isInteger(multiplier) || multiplier < minM || multiplier > INT32_MAX) {
+    throw new Error(`${fn}: multiplier must be an integer in [${minM}, ${INT32_MAX}], got ${multiplier}`);
+  }
+  if (!Number.isInteger(shift) || shift < MIN_MULTIPLIER_SHIFT || shift > MAX_MULTIPLIER_SHIFT) {
+    throw new Error(
+      `${fn}: shift must be an integer in [${MIN_MULTIPLIER_SHIFT}, ${MAX_MULTIPLIER_SHIFT}], got ${shift}`,
+    );
+  }
+}
+
+/**
+ * TFLite's default `MultiplyByQuantizedMultiplier` (gemmlowp double rounding):
+ * `RDBPOT(SRDHM(x · 2^max(shift, 0), multiplier), max(−shift, 0))`. The left shift is a plain int32
+ * multiply as in the C++, so it wraps modulo 2^32 when `x · 2^shift` leaves int32 (the C++ is undefined
+ * there; two's-complement hardware wraps).
+ */
+export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shift: number): number {
+  checkMultiplier("multiplyByQuantizedMultiplier", x, multiplier, shift, INT32_MIN);
+  return mbqmDouble(x, multiplier, shift);
+}
+
+/** Unchecked `multiplyByQuantizedMultiplier`. */
+export function mbqmDouble(x: number, multiplier: number, shift: number): number {
+  if (shift > 0) return srdhm(Math.imul(x, 1 << shift), multiplier);
+  return rdbpot(srdhm(x, multiplier), -shift);
+}
+
+/**
+ * TFLite's `MultiplyByQuantizedMultiplier` under `TFLITE_SINGLE_ROUNDING`:
+ * `(x·multiplier + 2^(n−1)) >> n` with n = 31 − shift, one rounding with ties toward +∞. Needs a
+ * multiplier ≥ 0. For shift > 0 the 64-bit result can exceed int32; it is cast as the C++ casts it
+ * (the low 32 bits).
+ */
+export function multiplyByQuantizedMultiplierSingleRounding(
+  x: number,
+  multiplier: number,
+  shift: number,
+): number {
+  checkMultiplier("multiplyByQuantizedMultiplierSingleRounding", x, multiplier, shift, 0);
+  return mbqmSingle(x, multiplier, shift);
+}
+
+/** Unchecked `multiplyByQuantizedMultiplierSingleRounding`. */
+export function mbqmSingle(x: number, multiplier: number, shift: number): number {
+  if (shift <= 0) {
+    // p = t·2^31 + f with 0 ≤ f < 2^31. With r = −shift ≥ 1 the added half 2^(30+r) is a whole multiple
+    // of 2^31, so f (less than one such unit) cannot change floor((p + 2^(30+r)) / 2^(31+r)).
+    const t = floorProductOver2p31(x, multiplier);
+    if (shift === 0) return t + productBit30(x, multiplier);
+    const r = -shift;
+    const half = 2 ** (r - 1);
+    return Math.floor((t + half) / 2 ** r);
+  }
+  // n = 31 − shift ∈ [1, 30]: the full 64-bit sum, then its low 32 bits after the arithmetic shift.
+  const n = 31 - shift;
+  let hi = Math.floor(floorProductOver2p31(x, multiplier) / 2); // floor(p / 2^32), within [−2^30, 2^30]
+  let lo = (Math.imul(x, multiplier) >>> 0) + 2 ** (n - 1);
+  if (lo >= 4294967296) {
+    lo -= 4294967296;
+    hi += 1;
+  }
+  return (lo >>> n) | (hi << (32 - n)) | 0;
+}
