@@ -11,7 +11,7 @@ import {
   trimProgress,
 } from "./schedule.js";
 import { parseState } from "./state.js";
-import { checkP, ThresholdWorkspace } from "./thresholds.js";
+import { checkP, quantileRank, ThresholdWorkspace } from "./thresholds.js";
 import { checkRule, groupThreshold, projectGroup, type ThresholdRule } from "./trim.js";
 
 /** Settings that may differ per layer (pruner-wide values are the defaults). */
@@ -40,6 +40,24 @@ export interface ReversePrunerOptions extends LayerTrimOptions {
   exclude?: string[];
   /** Per-layer overrides, keyed by name or glob; later keys win over earlier ones. */
   layers?: Record<string, LayerTrimOptions>;
+  /**
+   * Told once, at construction, when some quantile-rule layers can never lose a weight (their groups are
+   * too small for the lowest p the schedule reaches; see `untrimmableLayers`). Default: console.warn.
+   * Pass `() => {}` to silence it.
+   */
+  onWarning?: (message: string, layers: UntrimmableLayer[]) => void;
+}
+
+/** A layer whose every group is too small to lose a weight at the lowest quantile level it will see. */
+export interface UntrimmableLayer {
+  name: string;
+  granularity: Granularity;
+  /** Weights per group: the whole tensor per-tensor, one output channel per-channel. */
+  groupSize: number;
+  /** The lowest quantile level the schedule reaches for this layer (pFinal, or a constant schedule's p). */
+  p: number;
+  /** The smallest group that could lose a weight at `p`; null when p = 1 (nothing is ever trimmed). */
+  minGroupSize: number | null;
 }
 
 export interface TrimLayerReport {
@@ -78,6 +96,7 @@ const OPTION_KEYS = [
   "include",
   "exclude",
   "layers",
+  "onWarning",
 ] as const;
 const LAYER_KEYS = ["grid", "granularity", "rule", "pFinal"] as const;
 
@@ -214,6 +233,36 @@ export class ReversePruner {
         pending: new Float64Array(layout.count),
       };
     });
+    const onWarning = options.onWarning ?? ((message: string) => console.warn(message));
+    if (typeof onWarning !== "function")
+      throw new Error(`${FN}: onWarning must be a function, got ${typeof onWarning}`);
+    const untrimmable = this.untrimmableLayers();
+    if (untrimmable.length > 0)
+      onWarning(untrimmableMessage(untrimmable, this.layerList.length), untrimmable);
+  }
+
+  /**
+   * The quantile-rule layers that no step can trim. A group of n weights clamped to its p-quantile can
+   * move at most n − 1 − rank(n, p) of them (⌊n·(1 − p)⌋, docs/reverse-pruning.md), so at pFinal 0.999 a
+   * group needs 1000 weights before one can move: per-channel groups of small layers never do. That is
+   * the rule working as specified, but a run that asked for reverse pruning should hear about it.
+   * (The kSigma rule's thresholds depend on the weights, so its layers are never listed.)
+   */
+  untrimmableLayers(): UntrimmableLayer[] {
+    const out: UntrimmableLayer[] = [];
+    for (const l of this.layerList) {
+      if (l.rule.rule !== "quantile") continue;
+      const p = this.schedule.kind === "constant" ? (this.schedule.p ?? l.pFinal) : l.pFinal;
+      if (movable(l.layout.size, p) > 0) continue;
+      out.push({
+        name: l.name,
+        granularity: l.granularity,
+        groupSize: l.layout.size,
+        p,
+        minGroupSize: smallestTrimmableGroup(p),
+      });
+    }
+    return out;
   }
 
   /** Names of the pruned parameters, in order. */
@@ -395,6 +444,30 @@ function checkLayerState(where: string, e: unknown, layout: GroupLayout): void {
   if (!Number.isSafeInteger(trimmedTotal) || (trimmedTotal as number) < 0) {
     throw new Error(`${where}: trimmedTotal must be an integer ≥ 0, got ${String(trimmedTotal)}`);
   }
+}
+
+/** How many of a group's n weights can lie above its p-quantile: the most one projection moves. */
+function movable(n: number, p: number): number {
+  return n === 0 ? 0 : n - 1 - quantileRank(n, p);
+}
+
+function smallestTrimmableGroup(p: number): number | null {
+  if (p >= 1) return null;
+  // ⌈1/(1 − p)⌉ is where ⌊n·(1 − p)⌋ first reaches 1; the rank's rounding slack can shift that by one.
+  let n = Math.max(2, Math.floor(1 / (1 - p)) - 1);
+  while (movable(n, p) === 0) n++;
+  return n;
+}
+
+function untrimmableMessage(layers: UntrimmableLayer[], total: number): string {
+  const what = layers
+    .map(
+      (l) =>
+        `'${l.name}' (${l.granularity} groups of ${l.groupSize} weights at p ${l.p}${l.minGroupSize === null ? ", which keeps every weight" : `; a group needs ${l.minGroupSize}`})`,
+    )
+    .join(", ");
+  const scope = layers.length === total ? "any of its layers" : `${layers.length} of its ${total} layers`;
+  return `${FN}: reverse pruning can never trim ${scope}: ${what}`;
 }
 
 function sum(a: Int32Array): number {
