@@ -10,6 +10,7 @@ import {
   multiplyByQuantizedMultiplierSingleRounding,
   quantizeMultiplier,
 } from "./fixed-point.js";
+import { containerRange } from "./int-container.js";
 import type { IntArray, OverflowCounts } from "./overflow.js";
 
 /*
@@ -241,15 +242,6 @@ function shiftPowerOfTwo(x: number, k: number, code: number): number {
 /* ----------------------------------------------------------------------------------------------------
  * Output stages.
  */
-
-/** The integer range each container can hold. */
-export function containerRange(out: IntArray): { min: number; max: number } {
-  if (out instanceof Int8Array) return { min: -128, max: 127 };
-  if (out instanceof Uint8Array) return { min: 0, max: 255 };
-  if (out instanceof Int16Array) return { min: -32768, max: 32767 };
-  if (out instanceof Int32Array) return { min: INT32_MIN, max: INT32_MAX };
-  throw new Error("containerRange: expected an Int8Array, Uint8Array, Int16Array or Int32Array");
-}
 
 function checkPrepared(fn: string, prepared: PreparedOutputStage): void {
   if (
