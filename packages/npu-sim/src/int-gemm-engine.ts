@@ -1,0 +1,702 @@
+import { type AccumulatorSpec, accumulatorRange, wrapToBits } from "./accumulator.js";
+import type { IntWeights } from "./int-weights.js";
+import type { OverflowCounts } from "./overflow.js";
+
+/*
+ * The integer GEMM engine behind `gemmInt` and `conv2dInt` (internal: the public kernels validate, then
+ * describe their operands as an `IntGemmJob`):
+ *
+ *     out[i, j] = accumulate_k (A[i,k] − a_zp) · (B[k,j] − b_zp[j])  (+ bias[j])
+ *
+ * Three paths, all exact:
+ * - default (wrapping accumulator of any width): a blocked, register-tiled kernel computes the exact
+ *   sums, then one pass adds the bias, counts the sums outside the accumulator and wraps them. Wrapping
+ *   is modular, so wrapping the exact total equals wrapping after every addition.
+ * - pair saturation (x86 `vpmaddubsw`, u8 × s8): the raw codes' products are summed two by two along K
+ *   (k = 2j and 2j+1; an odd K's last product pairs with 0) and each pair sum is clamped to int16; the
+ *   zero points enter afterwards as the exact correction −a_zp·Σ_k w − b_zp·Σ_k a + K·a_zp·b_zp, as x86
+ *   kernels add row and column sums instead of subtracting zero points from the operands.
+ * - saturating accumulator: a plain loop per output that clamps after every addition, in order: the K
+ *   products (or the int16 pair sums followed by the zero-point correction), then the bias.
+ *
+ * How the default path is fast in plain JavaScript. Operands are packed per block into Float64Array
+ * panels holding (A − a_zp) and (B − b_zp), so the micro-kernel does only float64 multiply-adds on
+ * exact small integers. Two output columns share one double ("SIMD within a register"): a packed B
+ * value is w0 + w1·2^26, so one multiply-add updates Σ a·w0 + 2^26·Σ a·w1, which splits exactly
+ * afterwards because |Σ a·w0| < 2^25 (see KC). A 4×4 tile of such doubles is a 4×8 tile of outputs:
+ * eight loads feed sixteen multiply-adds that do thirty-two. Every |sum| stays below 2^51, so nothing
+ * is ever rounded.
+ */
+
+export interface IntGemmJob {
+  M: number;
+  N: number;
+  K: number;
+  /** A[i, k] = aData[aOffset + i·aRowStride + k]. */
+  aData: Uint8Array | Int8Array;
+  aOffset: number;
+  aRowStride: number;
+  aZeroPoint: number;
+  /** B[k, j] is weight element bBase + j·bColStride + bKOffsets[k], zero point index bZeroPointBase + j. */
+  b: IntWeights;
+  bBase: number;
+  bColStride: number;
+  bKOffsets: Float64Array;
+  bZeroPointBase: number;
+  /** bias[biasOffset + j], or null. */
+  bias: Int32Array | null;
+  biasOffset: number;
+  accumulator: AccumulatorSpec;
+  pairSaturation: boolean;
+  overflow: OverflowCounts | undefined;
+  /** out[outOffset + i·outRowStride + j·outColStride]. An Int32Array needs accumulator.bits ≤ 32. */
+  out: Int32Array | Float64Array;
+  outOffset: number;
+  outRowStride: number;
+  outColStride: number;
+}
+
+/**
+ * K-block. The split of a two-column double needs |Σ a·w0| < 2^25 over one block: |a − a_zp| and
+ * |w − w_zp| are at most 255 for 8-bit codes, so 256 · 255 · 255 = 16 646 400 < 2^25. The high column
+ * is then below 2^24 · 2^26 = 2^50. Even, so int16 pairs never straddle two blocks.
+ */
+const KC = 256;
+/** Rows of A packed at once (128 · 256 doubles = 256 KiB, resident in L2). */
+const MC = 128;
+/** Columns of B packed at once (256 · 256 doubles = 512 KiB, resident in L2). */
+const NC = 512;
+/** Register tile: 4 rows × 4 doubles (8 output columns on the default path, 4 on the pair path). */
+const MR = 4;
+const LANE = 2 ** 26;
+
+let packedA = new Float64Array(0);
+let packedB = new Float64Array(0);
+let weightBlock = new Float64Array(0);
+let exact = new Float64Array(0);
+let rowSums = new Float64Array(0);
+let colSums = new Float64Array(0);
+/** One 4×8 tile of results, row stride 8. */
+const tile = new Float64Array(32);
+
+function grow(buf: Float64Array<ArrayBuffer>, n: number): Float64Array<ArrayBuffer> {
+  return buf.length >= n ? buf : new Float64Array(Math.max(n, buf.length * 2));
+}
+
+let accScratch = new Int32Array(0);
+
+/** The fused kernels' int32 accumulators, reused across calls (kernels never run concurrently). */
+export function accumulatorScratch(size: number): Int32Array {
+  if (accScratch.length < size) accScratch = new Int32Array(Math.max(size, accScratch.length * 2));
+  return accScratch.subarray(0, size);
+}
+
+export function runIntGemm(job: IntGemmJob): void {
+  const { M, N, K } = job;
+  if (M === 0 || N === 0) return;
+  if (job.pairSaturation) computeCorrectionSums(job);
+  if (job.accumulator.overflow === "saturate") {
+    saturatingPath(job);
+    return;
+  }
+  exact = grow(exact, M * N);
+  if (K === 0) exact.fill(0, 0, M * N);
+  else if (job.pairSaturation) pairPath(job);
+  else defaultPath(job);
+  finishWrapping(job);
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Packing.
+ */
+
+/**
+ * Decode B[k0..k0+kc, j0..j0+nc] into weightBlock (row-major by k, row stride nc), minus the column's
+ * zero point unless `raw`. Packed 4-bit codes are read nibble by nibble.
+ */
+function decodeWeightBlock(job: IntGemmJob, k0: number, kc: number, j0: number, nc: number, raw: boolean) {
+  weightBlock = grow(weightBlock, kc * nc);
+  const dst = weightBlock;
+  const { b, bKOffsets, bColStride } = job;
+  const data = b.data;
+  const zps = b.zeroPoint;
+  const perChannel = zps.length !== 1;
+  for (let c = 0; c < nc; c++) {
+    const j = j0 + c;
+    const zp = raw ? 0 : perChannel ? zps[job.bZeroPointBase + j]! : zps[0]!;
+    const base = job.bBase + j * bColStride;
+    let d = c;
+    if (b.type === "int8" || b.type === "uint8") {
+      for (let p = 0; p < kc; p++, d += nc) dst[d] = data[base + bKOffsets[k0 + p]!]! - zp;
+    } else if (b.type === "int4") {
+      for (let p = 0; p < kc; p++, d += nc) {
+        const idx = base + bKOffsets[k0 + p]!;
+        const byte = data[idx >>> 1]!;
+        dst[d] = (((idx & 1) === 0 ? byte << 28 : byte << 24) >> 28) - zp;
+      }
+    } else {
+      for (let p = 0; p < kc; p++, d += nc) {
+        const idx = base + bKOffsets[k0 + p]!;
+        const byte = data[idx >>> 1]!;
+        dst[d] = ((idx & 1) === 0 ? byte & 0x0f : byte >> 4) - zp;
+      }
+    }
+  }
+}
+
+/**
+ * Pack B[k0.., j0..] for the default path: strips of 8 columns hold, per k, four doubles
+ * col(2q) + col(2q+1)·2^26; the last < 8 columns go into strips of 2 columns (one double per k).
+ * Missing columns are 0.
+ */
+function packBTwoColumn(job: IntGemmJob, k0: number, kc: number, j0: number, nc: number): void {
+  decodeWeightBlock(job, k0, kc, j0, nc, false);
+  const w = weightBlock;
+  packedB = grow(packedB, Math.ceil(nc / 2) * kc);
+  const dst = packedB;
+  const full = nc >> 3;
+  let d = 0;
+  for (let s = 0; s < full; s++) {
+    const c0 = s * 8;
+    for (let p = 0, row = 0; p < kc; p++, row += nc) {
+      const r = row + c0;
+      dst[d] = w[r]! + w[r + 1]! * LANE;
+      dst[d + 1] = w[r + 2]! + w[r + 3]! * LANE;
+      dst[d + 2] = w[r + 4]! + w[r + 5]! * LANE;
+      dst[d + 3] = w[r + 6]! + w[r + 7]! * LANE;
+      d += 4;
+    }
+  }
+  for (let c0 = full * 8; c0 < nc; c0 += 2) {
+    const pair = c0 + 1 < nc;
+    for (let p = 0, row = 0; p < kc; p++, row += nc) {
+      dst[d++] = w[row + c0]! + (pair ? w[row + c0 + 1]! * LANE : 0);
+    }
+  }
+}
+
+/** Pack B[k0.., j0..] raw for the pair path: strips of 4 columns, per k four values; kcp ≥ kc rows. */
+function packBRaw(job: IntGemmJob, k0: number, kc: number, kcp: number, j0: number, nc: number): void {
+  decodeWeightBlock(job, k0, kc, j0, nc, true);
+  const w = weightBlock;
+  const strips = Math.ceil(nc / 4);
+  packedB = grow(packedB, strips * 4 * kcp);
+  const dst = packedB;
+  let d = 0;
+  for (let s = 0; s < strips; s++) {
+    const c0 = s * 4;
+    const cols = Math.min(4, nc - c0);
+    for (let p = 0, row = 0; p < kcp; p++, row += nc) {
+      for (let c = 0; c < 4; c++) dst[d + c] = p < kc && c < cols ? w[row + c0 + c]! : 0;
+      d += 4;
+    }
+  }
+}
+
+/**
+ * Pack A[i0..i0+mc, k0..k0+kc] as strips of 4 rows (per k, the 4 rows' values), minus a_zp unless
+ * `raw`; rows past mc and k past kc (up to kcp) are 0.
+ */
+function packA(job: IntGemmJob, i0: number, mc: number, k0: number, kc: number, kcp: number, raw: boolean) {
+  const strips = Math.ceil(mc / MR);
+  packedA = grow(packedA, strips * MR * kcp);
+  const dst = packedA;
+  const a = job.aData;
+  const lda = job.aRowStride;
+  const zp = raw ? 0 : job.aZeroPoint;
+  let d = 0;
+  for (let s = 0; s < strips; s++) {
+    const rows = Math.min(MR, mc - s * MR);
+    const r0 = job.aOffset + (i0 + s * MR) * lda + k0;
+    if (rows === MR && kcp === kc) {
+      const r1 = r0 + lda;
+      const r2 = r1 + lda;
+      const r3 = r2 + lda;
+      for (let p = 0; p < kc; p++) {
+        dst[d] = a[r0 + p]! - zp;
+        dst[d + 1] = a[r1 + p]! - zp;
+        dst[d + 2] = a[r2 + p]! - zp;
+        dst[d + 3] = a[r3 + p]! - zp;
+        d += 4;
+      }
+    } else {
+      for (let p = 0; p < kcp; p++) {
+        for (let r = 0; r < MR; r++) dst[d + r] = r < rows && p < kc ? a[r0 + r * lda + p]! - zp : 0;
+        d += 4;
+      }
+    }
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Default path: exact sums with two columns per double.
+ */
+
+function defaultPath(job: IntGemmJob): void {
+  const { M, N, K } = job;
+  const E = exact;
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = Math.min(NC, N - jc);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = Math.min(KC, K - pc);
+      packBTwoColumn(job, pc, kc, jc, nc);
+      for (let ic = 0; ic < M; ic += MC) {
+        const mc = Math.min(MC, M - ic);
+        packA(job, ic, mc, pc, kc, kc, false);
+        macroTwoColumn(mc, nc, kc, packedA, packedB, E, ic * N + jc, N, pc === 0);
+      }
+    }
+  }
+}
+
+function macroTwoColumn(
+  mc: number,
+  nc: number,
+  kc: number,
+  Ap: Float64Array,
+  Bp: Float64Array,
+  E: Float64Array,
+  eOff: number,
+  ldE: number,
+  first: boolean,
+): void {
+  const stripA = kc * MR;
+  const full = nc >> 3;
+  let bo = 0;
+  for (let s = 0; s < full; s++, bo += kc * 4) {
+    for (let i = 0, ao = 0; i < mc; i += MR, ao += stripA) {
+      microTwoColumn4x4(kc, Ap, ao, Bp, bo);
+      storeTile(E, eOff + i * ldE + s * 8, ldE, Math.min(MR, mc - i), 8, first);
+    }
+  }
+  for (let c0 = full * 8; c0 < nc; c0 += 2, bo += kc) {
+    for (let i = 0, ao = 0; i < mc; i += MR, ao += stripA) {
+      microTwoColumn4x1(kc, Ap, ao, Bp, bo);
+      storeTile(E, eOff + i * ldE + c0, ldE, Math.min(MR, mc - i), Math.min(2, nc - c0), first);
+    }
+  }
+}
+
+/** Split a two-column sum lo + hi·2^26 (|lo| < 2^25, so the rounding is never a tie). */
+function splitInto(v: number, t: number): void {
+  const hi = Math.round(v / LANE);
+  tile[t] = v - hi * LANE;
+  tile[t + 1] = hi;
+}
+
+/** 4 rows × 4 two-column doubles = a 4×8 tile of exact sums. */
+function microTwoColumn4x4(kc: number, Ap: Float64Array, ao: number, Bp: Float64Array, bo: number): void {
+  let c00 = 0;
+  let c01 = 0;
+  let c02 = 0;
+  let c03 = 0;
+  let c10 = 0;
+  let c11 = 0;
+  let c12 = 0;
+  let c13 = 0;
+  let c20 = 0;
+  let c21 = 0;
+  let c22 = 0;
+  let c23 = 0;
+  let c30 = 0;
+  let c31 = 0;
+  let c32 = 0;
+  let c33 = 0;
+  for (let p = 0; p < kc; p++) {
+    const a0 = Ap[ao]!;
+    const a1 = Ap[ao + 1]!;
+    const a2 = Ap[ao + 2]!;
+    const a3 = Ap[ao + 3]!;
+    const b0 = Bp[bo]!;
+    const b1 = Bp[bo + 1]!;
+    const b2 = Bp[bo + 2]!;
+    const b3 = Bp[bo + 3]!;
+    c00 += a0 * b0;
+    c01 += a0 * b1;
+    c02 += a0 * b2;
+    c03 += a0 * b3;
+    c10 += a1 * b0;
+    c11 += a1 * b1;
+    c12 += a1 * b2;
+    c13 += a1 * b3;
+    c20 += a2 * b0;
+    c21 += a2 * b1;
+    c22 += a2 * b2;
+    c23 += a2 * b3;
+    c30 += a3 * b0;
+    c31 += a3 * b1;
+    c32 += a3 * b2;
+    c33 += a3 * b3;
+    ao += 4;
+    bo += 4;
+  }
+  splitInto(c00, 0);
+  splitInto(c01, 2);
+  splitInto(c02, 4);
+  splitInto(c03, 6);
+  splitInto(c10, 8);
+  splitInto(c11, 10);
+  splitInto(c12, 12);
+  splitInto(c13, 14);
+  splitInto(c20, 16);
+  splitInto(c21, 18);
+  splitInto(c22, 20);
+  splitInto(c23, 22);
+  splitInto(c30, 24);
+  splitInto(c31, 26);
+  splitInto(c32, 28);
+  splitInto(c33, 30);
+}
+
+/** 4 rows × 1 two-column double: the right edge (fewer than 8 columns left). */
+function microTwoColumn4x1(kc: number, Ap: Float64Array, ao: number, Bp: Float64Array, bo: number): void {
+  let c0 = 0;
+  let c1 = 0;
+  let c2 = 0;
+  let c3 = 0;
+  for (let p = 0; p < kc; p++) {
+    const b = Bp[bo + p]!;
+    c0 += Ap[ao]! * b;
+    c1 += Ap[ao + 1]! * b;
+    c2 += Ap[ao + 2]! * b;
+    c3 += Ap[ao + 3]! * b;
+    ao += 4;
+  }
+  splitInto(c0, 0);
+  splitInto(c1, 8);
+  splitInto(c2, 16);
+  splitInto(c3, 24);
+}
+
+/** Write (first k-block) or add the valid rows × cols of `tile` into E. */
+function storeTile(E: Float64Array, e0: number, ldE: number, rows: number, cols: number, first: boolean) {
+  for (let r = 0; r < rows; r++) {
+    const e = e0 + r * ldE;
+    const t = r * 8;
+    if (first) for (let c = 0; c < cols; c++) E[e + c] = tile[t + c]!;
+    else for (let c = 0; c < cols; c++) E[e + c] += tile[t + c]!;
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Pair-saturation path: raw u8 × s8 products, summed in pairs along K and clamped to int16.
+ */
+
+const INT16_MIN = -32768;
+const INT16_MAX = 32767;
+
+function pairPath(job: IntGemmJob): void {
+  const { M, N, K } = job;
+  const E = exact;
+  let saturated = 0;
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = Math.min(NC, N - jc);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = Math.min(KC, K - pc);
+      const kcp = kc + (kc & 1); // an odd K's last product pairs with a zero
+      packBRaw(job, pc, kc, kcp, jc, nc);
+      for (let ic = 0; ic < M; ic += MC) {
+        const mc = Math.min(MC, M - ic);
+        packA(job, ic, mc, pc, kc, kcp, true);
+        const stripA = kcp * MR;
+        for (let j = 0, bo = 0; j < nc; j += 4, bo += kcp * 4) {
+          for (let i = 0, ao = 0; i < mc; i += MR, ao += stripA) {
+            saturated += microPairs4x4(kcp, packedA, ao, packedB, bo);
+            storeTile(E, (ic + i) * N + jc + j, N, Math.min(MR, mc - i), Math.min(4, nc - j), pc === 0);
+          }
+        }
+      }
+    }
+  }
+  if (job.overflow !== undefined) job.overflow.int16Pairs += saturated;
+}
+
+/** One 4×4 tile of sums of int16-saturated pairs; returns how many pair sums were clamped. */
+function microPairs4x4(kcp: number, Ap: Float64Array, ao: number, Bp: Float64Array, bo: number): number {
+  let c00 = 0;
+  let c01 = 0;
+  let c02 = 0;
+  let c03 = 0;
+  let c10 = 0;
+  let c11 = 0;
+  let c12 = 0;
+  let c13 = 0;
+  let c20 = 0;
+  let c21 = 0;
+  let c22 = 0;
+  let c23 = 0;
+  let c30 = 0;
+  let c31 = 0;
+  let c32 = 0;
+  let c33 = 0;
+  let sat = 0;
+  for (let p = 0; p < kcp; p += 2) {
+    const a0 = Ap[ao]!;
+    const a1 = Ap[ao + 1]!;
+    const a2 = Ap[ao + 2]!;
+    const a3 = Ap[ao + 3]!;
+    const e0 = Ap[ao + 4]!;
+    const e1 = Ap[ao + 5]!;
+    const e2 = Ap[ao + 6]!;
+    const e3 = Ap[ao + 7]!;
+    const b0 = Bp[bo]!;
+    const b1 = Bp[bo + 1]!;
+    const b2 = Bp[bo + 2]!;
+    const b3 = Bp[bo + 3]!;
+    const f0 = Bp[bo + 4]!;
+    const f1 = Bp[bo + 5]!;
+    const f2 = Bp[bo + 6]!;
+    const f3 = Bp[bo + 7]!;
+    let s: number;
+    s = a0 * b0 + e0 * f0;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c00 += s;
+    s = a0 * b1 + e0 * f1;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c01 += s;
+    s = a0 * b2 + e0 * f2;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c02 += s;
+    s = a0 * b3 + e0 * f3;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c03 += s;
+    s = a1 * b0 + e1 * f0;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c10 += s;
+    s = a1 * b1 + e1 * f1;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c11 += s;
+    s = a1 * b2 + e1 * f2;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c12 += s;
+    s = a1 * b3 + e1 * f3;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c13 += s;
+    s = a2 * b0 + e2 * f0;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c20 += s;
+    s = a2 * b1 + e2 * f1;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c21 += s;
+    s = a2 * b2 + e2 * f2;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c22 += s;
+    s = a2 * b3 + e2 * f3;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c23 += s;
+    s = a3 * b0 + e3 * f0;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c30 += s;
+    s = a3 * b1 + e3 * f1;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c31 += s;
+    s = a3 * b2 + e3 * f2;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c32 += s;
+    s = a3 * b3 + e3 * f3;
+    if (s > INT16_MAX || s < INT16_MIN) {
+      s = s > 0 ? INT16_MAX : INT16_MIN;
+      sat++;
+    }
+    c33 += s;
+    ao += 8;
+    bo += 8;
+  }
+  tile[0] = c00;
+  tile[1] = c01;
+  tile[2] = c02;
+  tile[3] = c03;
+  tile[8] = c10;
+  tile[9] = c11;
+  tile[10] = c12;
+  tile[11] = c13;
+  tile[16] = c20;
+  tile[17] = c21;
+  tile[18] = c22;
+  tile[19] = c23;
+  tile[24] = c30;
+  tile[25] = c31;
+  tile[26] = c32;
+  tile[27] = c33;
+  return sat;
+}
+
+/** Σ_k raw A[i,k] per row and Σ_k raw B[k,j] per column, for the pair path's zero-point correction. */
+function computeCorrectionSums(job: IntGemmJob): void {
+  const { M, N, K } = job;
+  rowSums = grow(rowSums, M);
+  colSums = grow(colSums, N);
+  const a = job.aData;
+  for (let i = 0; i < M; i++) {
+    let s = 0;
+    const r = job.aOffset + i * job.aRowStride;
+    for (let k = 0; k < K; k++) s += a[r + k]!;
+    rowSums[i] = s;
+  }
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = Math.min(NC, N - jc);
+    for (let c = 0; c < nc; c++) colSums[jc + c] = 0;
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = Math.min(KC, K - pc);
+      decodeWeightBlock(job, pc, kc, jc, nc, true);
+      for (let p = 0, row = 0; p < kc; p++, row += nc) {
+        for (let c = 0; c < nc; c++) colSums[jc + c] += weightBlock[row + c]!;
+      }
+    }
+  }
+}
+
+/** −a_zp·Σ_k B[k,j] − b_zp[j]·Σ_k A[i,k] + K·a_zp·b_zp[j]: what subtracting the zero points adds. */
+function pairCorrection(job: IntGemmJob, i: number, j: number): number {
+  const za = job.aZeroPoint;
+  const zps = job.b.zeroPoint;
+  const zb = zps.length === 1 ? zps[0]! : zps[job.bZeroPointBase + j]!;
+  return -za * colSums[j]! - zb * rowSums[i]! + job.K * za * zb;
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Finishing the wrapping paths, and the saturating path.
+ */
+
+function finishWrapping(job: IntGemmJob): void {
+  const { M, N, bias, biasOffset, out, outOffset, outRowStride, outColStride } = job;
+  const bits = job.accumulator.bits;
+  const { min, max } = accumulatorRange(bits);
+  const E = exact;
+  const pairs = job.pairSaturation;
+  let outside = 0;
+  for (let i = 0; i < M; i++) {
+    const e = i * N;
+    const o = outOffset + i * outRowStride;
+    for (let j = 0; j < N; j++) {
+      let v = E[e + j]!;
+      if (pairs) v += pairCorrection(job, i, j);
+      if (bias !== null) v += bias[biasOffset + j]!;
+      if (v < min || v > max) {
+        outside++;
+        v = wrapToBits(v, bits);
+      }
+      out[o + j * outColStride] = v;
+    }
+  }
+  if (job.overflow !== undefined) job.overflow.accumulator += outside;
+}
+
+/** A saturating accumulator: every addition clamps, so the order is part of the result. */
+function saturatingPath(job: IntGemmJob): void {
+  const { M, N, K, aData: a, aZeroPoint, bias, biasOffset, out } = job;
+  const { min, max } = accumulatorRange(job.accumulator.bits);
+  const pairs = job.pairSaturation;
+  const za = pairs ? 0 : aZeroPoint;
+  let saturatedOutputs = 0;
+  let saturatedPairs = 0;
+  for (let j = 0; j < N; j++) {
+    decodeWeightBlock(job, 0, K, j, 1, pairs);
+    const w = weightBlock;
+    for (let i = 0; i < M; i++) {
+      const r = job.aOffset + i * job.aRowStride;
+      let acc = 0;
+      let hit = false;
+      if (!pairs) {
+        for (let k = 0; k < K; k++) {
+          acc += (a[r + k]! - za) * w[k]!;
+          if (acc > max) {
+            acc = max;
+            hit = true;
+          } else if (acc < min) {
+            acc = min;
+            hit = true;
+          }
+        }
+      } else {
+        for (let k = 0; k < K; k += 2) {
+          let s = a[r + k]! * w[k]! + (k + 1 < K ? a[r + k + 1]! * w[k + 1]! : 0);
+          if (s > INT16_MAX) {
+            s = INT16_MAX;
+            saturatedPairs++;
+          } else if (s < INT16_MIN) {
+            s = INT16_MIN;
+            saturatedPairs++;
+          }
+          acc += s;
+          if (acc > max) {
+            acc = max;
+            hit = true;
+          } else if (acc < min) {
+            acc = min;
+            hit = true;
+          }
+        }
+        acc += pairCorrection(job, i, j);
+        if (acc > max) {
+          acc = max;
+          hit = true;
+        } else if (acc < min) {
+          acc = min;
+          hit = true;
+        }
+      }
+      if (bias !== null) {
+        acc += bias[biasOffset + j]!;
+        if (acc > max) {
+          acc = max;
+          hit = true;
+        } else if (acc < min) {
+          acc = min;
+          hit = true;
+        }
+      }
+      if (hit) saturatedOutputs++;
+      out[job.outOffset + i * job.outRowStride + j * job.outColStride] = acc;
+    }
+  }
+  if (job.overflow !== undefined) {
+    job.overflow.accumulator += saturatedOutputs;
+    job.overflow.int16Pairs += saturatedPairs;
+  }
+}
