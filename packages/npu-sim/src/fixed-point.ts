@@ -198,3 +198,37 @@ export function mbqmSingle(x: number, multiplier: number, shift: number): number
   }
   return (lo >>> n) | (hi << (32 - n)) | 0;
 }
+
+/**
+ * TFLite's `MultiplyByQuantizedMultiplier` for an int64 accumulator (the 16x8 kernels): the multiplier
+ * is first reduced to 16 bits, `M16 = M < 0x7FFF0000 ? (M + 2^15) >> 16 : 0x7FFF`, then one rounding
+ * shift `(x·M16 + 2^(n−1)) >> n` with n = 15 − shift. TFLite's preconditions are checked: x in
+ * [−2^47, 2^47), multiplier in [0, 2^31), shift in [−31, 7], and a result that fits int32.
+ */
+export function multiplyByQuantizedMultiplierInt64(x: number, multiplier: number, shift: number): number {
+  const fn = "multiplyByQuantizedMultiplierInt64";
+  if (!Number.isInteger(x) || x < -(2 ** 47) || x >= 2 ** 47) {
+    throw new Error(`${fn}: x must be an integer in [-2^47, 2^47), got ${x}`);
+  }
+  if (!Number.isInteger(multiplier) || multiplier < 0 || multiplier > INT32_MAX) {
+    throw new Error(`${fn}: multiplier must be an integer in [0, ${INT32_MAX}], got ${multiplier}`);
+  }
+  if (!Number.isInteger(shift) || shift < -31 || shift > 7) {
+    throw new Error(`${fn}: shift must be an integer in [-31, 7], got ${shift}`);
+  }
+  const m16 = multiplier < 0x7fff0000 ? (multiplier + TWO_P15) >> 16 : 0x7fff;
+  const n = 15 - shift; // 8 … 46
+  // x = xh·2^24 + xl: both partial products and the rounding half stay exact in doubles.
+  const xh = Math.floor(x / 2 ** 24);
+  const xl = x - xh * 2 ** 24;
+  const high = xh * m16;
+  const low = xl * m16 + 2 ** (n - 1);
+  const result =
+    n >= 24
+      ? Math.floor((high + Math.floor(low / 2 ** 24)) / 2 ** (n - 24))
+      : high * 2 ** (24 - n) + Math.floor(low / 2 ** n);
+  if (result < INT32_MIN || result > INT32_MAX) {
+    throw new Error(`${fn}: the result of x = ${x} does not fit int32 (TFLite requires it to)`);
+  }
+  return result;
+}
