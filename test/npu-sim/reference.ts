@@ -199,6 +199,23 @@ export function refShift(x: number, k: number, rounding: "half-up" | "half-away"
   return Number(q % 2n === 0n ? q : q + 1n);
 }
 
+/** The requantized value before zero point and clamp, from the BigInt/exact references. */
+export function refRequant(
+  mode: "gemmlowp" | "single-rounding" | "float32" | "power-of-two",
+  acc: number,
+  scale: number,
+  rounding: "half-up" | "half-away" | "half-even" = "half-up",
+): number {
+  if (mode === "gemmlowp" || mode === "single-rounding") {
+    const q = refQuantizeMultiplier(scale);
+    return mode === "gemmlowp"
+      ? refMbqmDouble(acc, q.multiplier, q.shift)
+      : refMbqmSingle(acc, q.multiplier, q.shift);
+  }
+  if (mode === "float32") return refRoundHalfEven(Math.fround(Math.fround(acc) * Math.fround(scale)));
+  return refShift(acc, Math.log2(scale), rounding);
+}
+
 /* Arbitraries. */
 
 /** Any int32, with the extremes and small values drawn often. */

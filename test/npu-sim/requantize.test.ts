@@ -20,7 +20,7 @@ import {
   loadVectors,
   refMbqmDouble,
   refMbqmSingle,
-  refQuantizeMultiplier,
+  refRequant,
   refRoundHalfEven,
   refShift,
 } from "./reference.js";
@@ -28,18 +28,6 @@ import {
 const vectors = loadVectors();
 const RUNS = { numRuns: 1500 };
 const ROUNDINGS: readonly ShiftRounding[] = ["half-up", "half-away", "half-even"];
-
-/** The requantized value before zero point and clamp, from the BigInt/exact references. */
-function refRequant(mode: RequantMode, acc: number, scale: number, rounding: ShiftRounding): number {
-  if (mode === "gemmlowp" || mode === "single-rounding") {
-    const q = refQuantizeMultiplier(scale);
-    return mode === "gemmlowp"
-      ? refMbqmDouble(acc, q.multiplier, q.shift)
-      : refMbqmSingle(acc, q.multiplier, q.shift);
-  }
-  if (mode === "float32") return refRoundHalfEven(Math.fround(Math.fround(acc) * Math.fround(scale)));
-  return refShift(acc, Math.log2(scale), rounding);
-}
 
 /** Effective scales every mode accepts: powers of two for "power-of-two", anything below 2^30 otherwise. */
 function scaleFor(mode: RequantMode): fc.Arbitrary<number> {
