@@ -1,3 +1,4 @@
+import { defineKernel } from "./backend/registry.js";
 import type { TypedData } from "./tensor.js";
 
 /**
@@ -57,7 +58,51 @@ export function gemm(
     scaleMatrix(C, cOff, ldc, M, N, beta);
     beta = 1;
   }
+  gemmKernel.current(transA, transB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta as 0 | 1, C, cOff, ldc);
+}
 
+/**
+ * The contract of a GEMM kernel behind `gemm`'s checks: arguments validated, M, N, K > 0, alpha ≠ 0,
+ * beta 0 (overwrite C, never read it) or 1 (accumulate onto C).
+ */
+export type GemmKernel = (
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: TypedData,
+  aOff: number,
+  lda: number,
+  B: TypedData,
+  bOff: number,
+  ldb: number,
+  beta: 0 | 1,
+  C: TypedData,
+  cOff: number,
+  ldc: number,
+) => void;
+
+/** The `js` backend's GEMM: the blocked float64-accumulating kernel described above. */
+function gemmJs(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: TypedData,
+  aOff: number,
+  lda: number,
+  B: TypedData,
+  bOff: number,
+  ldb: number,
+  beta: 0 | 1,
+  C: TypedData,
+  cOff: number,
+  ldc: number,
+): void {
   const kBlocks = Math.ceil(K / K_BLOCK);
   const kcMax = Math.ceil(K / kBlocks);
   const ncMax = Math.max(NR, Math.floor(B_PANEL_DOUBLES / kcMax / NR) * NR);
@@ -80,6 +125,8 @@ export function gemm(
     }
   }
 }
+
+const gemmKernel = defineKernel<GemmKernel>("gemm", gemmJs);
 
 /** Register tile: MR rows × NR columns of C held in locals by the micro-kernel. */
 const MR = 4;

@@ -10,3 +10,14 @@ export * from "./reduce.js";
 export * from "./rng.js";
 export * from "./tensor.js";
 export * from "./views.js";
+export {
+  type BackendName,
+  backendAvailable,
+  backendNames,
+  getBackend,
+  kernelsOf,
+  setBackend,
+  withBackend,
+} from "./backend/registry.js";
+// Registers the wasm backend's kernels (the module itself is assembled on first use).
+import "./wasm/register.js";

@@ -1,0 +1,36 @@
+import { WasmModuleBuilder } from "./assembler.js";
+import { webAssembly } from "./wasm-api.js";
+
+let supported: boolean | undefined;
+
+/**
+ * Whether this runtime accepts WebAssembly with SIMD-128 (Node ≥ 16.4, every current browser). Decided
+ * once by validating a module that uses the instructions the kernels depend on.
+ */
+export function simdSupported(): boolean {
+  if (supported === undefined) {
+    supported = webAssembly()?.validate(probeModule()) === true;
+  }
+  return supported;
+}
+
+/** One function using a SIMD load, splat, multiply-add, integer dot product and a store. */
+function probeModule(): Uint8Array {
+  const m = new WasmModuleBuilder().defineMemory(1);
+  m.addFunction("probe", ["i32"], [], (f, p) => {
+    f.get(p)
+      .get(p)
+      .simdMem("v128_load")
+      .f32Const(2)
+      .simd("f32x4_splat")
+      .simd("f32x4_mul")
+      .get(p)
+      .simdMem("v128_load32_splat", 16)
+      .simd("f32x4_add")
+      .get(p)
+      .simdMem("v128_load", 32)
+      .simd("i32x4_dot_i16x8_s")
+      .simdMem("v128_store");
+  });
+  return m.encode();
+}
