@@ -73,6 +73,7 @@ export function wrapToBits(v: number, bits: number): number {
   if (bits >= 54) return v; // |v| < 2^53 already lies inside the range
   const m = 2 ** bits;
   let r = v % m; // exact: fmod of integers
+  if (r === 0) return 0; // not −0, which a negative multiple of m would give
   if (r >= m / 2) r -= m;
   else if (r < -m / 2) r += m;
   return r;
