@@ -13,8 +13,8 @@
 import { Adam, type nn, ops, Variable } from "@quant-trim/autograd";
 import { ReversePruner } from "@quant-trim/prune";
 import { gridSpec, prepareQat } from "@quant-trim/quant";
-import { batches, standardizedSplit } from "../packages/cli/src/data/mnist.js";
-import { type Architecture, buildModel } from "../packages/cli/src/models.js";
+import { batches, buildModel } from "@quant-trim/recipes";
+import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE, standardizedSplit } from "@quant-trim/recipes/node";
 import { emit, pairedRatio, round, runSuite } from "./harness.js";
 
 /** Median over `blocks` rounds of t(30 steps of x) / t(30 steps of y), x and y alternating. */
@@ -33,8 +33,8 @@ function blockRatio(x: () => unknown, y: () => unknown, blocks = 7, steps = 30):
 const { train } = standardizedSplit(0);
 const batch = [...batches(train, 64)][0]!;
 
-function stepper(arch: Architecture, qat: boolean): { step: () => number; model: nn.Sequential } {
-  const model = buildModel(arch, 0);
+function stepper(arch: "mlp" | "cnn", qat: boolean): { step: () => number; model: nn.Sequential } {
+  const model = buildModel(arch, { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES }) as nn.Sequential;
   if (qat) {
     const q = prepareQat(model, {
       inputShape: [1, 1, 28, 28],

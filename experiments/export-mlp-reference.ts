@@ -1,7 +1,7 @@
 /**
  * Writes what a PyTorch run needs to train the zoo's mlp on exactly the data quant-trim trains on, for
  * `experiments/torch-mlp-reference.py`: the standardised 8,000/2,000 split (split seed 0), the seed-0
- * initial weights of `buildModel("mlp", 0)` and the seed-0 batch order of `trainClassifier` for each epoch.
+ * initial weights of `buildModel("mlp", …)` (seed 0) and the seed-0 batch order of `trainClassifier` for each epoch.
  *
  * Files (raw little-endian, so numpy reads them with `fromfile`): train-x.f32 [8000·784], train-y.u8,
  * test-x.f32 [2000·784], test-y.u8, init-<name>.f32 for each parameter (stateDict names, row-major), and
@@ -11,9 +11,9 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildModel } from "@quant-trim/recipes";
+import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE, standardizedSplit } from "@quant-trim/recipes/node";
 import { Rng } from "@quant-trim/tensor";
-import { standardizedSplit } from "../packages/cli/src/data/mnist.js";
-import { buildModel } from "../packages/cli/src/models.js";
 
 const outDir = process.argv[2];
 const epochs = Number(process.argv[3] ?? 10);
@@ -23,16 +23,18 @@ if (!outDir || !Number.isInteger(epochs) || epochs < 1) {
 }
 mkdirSync(outDir, { recursive: true });
 
-const bytes = (a: Float32Array | Uint8Array | Int32Array) =>
+const bytes = (a: Float32Array | Uint8Array | Uint16Array | Int32Array) =>
   new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const { train, test } = standardizedSplit(0);
-writeFileSync(join(outDir, "train-x.f32"), bytes(train.images));
+writeFileSync(join(outDir, "train-x.f32"), bytes(train.inputs));
 writeFileSync(join(outDir, "train-y.u8"), bytes(train.labels));
-writeFileSync(join(outDir, "test-x.f32"), bytes(test.images));
+writeFileSync(join(outDir, "test-x.f32"), bytes(test.inputs));
 writeFileSync(join(outDir, "test-y.u8"), bytes(test.labels));
 
 const params: Record<string, number[]> = {};
-for (const [name, t] of Object.entries(buildModel("mlp", 0).stateDict())) {
+for (const [name, t] of Object.entries(
+  buildModel("mlp", { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES }).stateDict(),
+)) {
   writeFileSync(join(outDir, `init-${name}.f32`), bytes(t.toFloat32Array()));
   params[name] = [...t.shape];
 }

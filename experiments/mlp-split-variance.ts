@@ -7,9 +7,8 @@
  *
  * Run: `npx tsx experiments/mlp-split-variance.ts [splits] [epochs]`.
  */
-import { standardizedSplit } from "../packages/cli/src/data/mnist.js";
-import { buildModel } from "../packages/cli/src/models.js";
-import { evaluate, trainClassifier } from "../packages/cli/src/train.js";
+import { buildModel, evaluate, trainClassifier } from "@quant-trim/recipes";
+import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE, standardizedSplit } from "@quant-trim/recipes/node";
 
 const splits = Number(process.argv[2] ?? 5);
 const epochs = Number(process.argv[3] ?? 10);
@@ -21,7 +20,7 @@ if (!Number.isInteger(splits) || splits < 1 || !Number.isInteger(epochs) || epoc
 const accuracies: number[] = [];
 for (let splitSeed = 0; splitSeed < splits; splitSeed++) {
   const { train, test } = standardizedSplit(splitSeed);
-  const model = buildModel("mlp", 0);
+  const model = buildModel("mlp", { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES });
   trainClassifier(model, train, { epochs, batchSize: 64, lr: 1e-3, seed: 0 });
   const acc = evaluate(model, test);
   accuracies.push(acc);

@@ -10,9 +10,8 @@ import { createRequire } from "node:module";
 import { Rng } from "@quant-trim/tensor";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { batches, type Dataset, standardizedSplit } from "../packages/cli/src/data/mnist.js";
-import { buildModel } from "../packages/cli/src/models.js";
-import { evaluate, trainClassifier } from "../packages/cli/src/train.js";
+import { batches, buildModel, type Dataset, evaluate, trainClassifier } from "@quant-trim/recipes";
+import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE, standardizedSplit } from "@quant-trim/recipes/node";
 
 // tfjs-core registers its gradients through a side-effect module that its ESM build does not expose.
 createRequire(import.meta.url)("@tensorflow/tfjs-core/dist/register_all_gradients.js");
@@ -22,7 +21,7 @@ const { train, test } = standardizedSplit(0);
 
 // quant-trim
 const ours: number[] = [];
-const model = buildModel("mlp", 0);
+const model = buildModel("mlp", { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES });
 trainClassifier(model, train, {
   epochs,
   batchSize: 64,
@@ -33,7 +32,7 @@ trainClassifier(model, train, {
 
 // tfjs-core, same initial weights (Linear stores W as [out, in]; tfjs multiplies x·W with W [in, out]).
 await tf.setBackend("cpu");
-const init = buildModel("mlp", 0).stateDict();
+const init = buildModel("mlp", { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES }).stateDict();
 const param = (name: string, shape: [number, number] | [number]) => {
   const t = tf.tensor(init[name]!.toFloat32Array(), shape);
   return tf.variable(shape.length === 2 ? tf.transpose(t) : t);
@@ -46,7 +45,7 @@ const forward = (x: tf.Tensor2D) =>
   tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, w1), b1)), w2), b2) as tf.Tensor2D;
 const accuracy = (ds: Dataset) =>
   tf.tidy(() => {
-    const pred = tf.argMax(forward(tf.tensor2d(ds.images, [ds.count, 784])), 1).dataSync();
+    const pred = tf.argMax(forward(tf.tensor2d(ds.inputs, [ds.count, 784])), 1).dataSync();
     let correct = 0;
     for (let i = 0; i < ds.count; i++) if (pred[i] === ds.labels[i]) correct++;
     return correct / ds.count;
@@ -59,7 +58,7 @@ for (let e = 0; e < epochs; e++) {
     adam.minimize(() =>
       tf.tidy(() => {
         const x = tf.tensor2d(b.x.toFloat32Array(), [b.size, 784]);
-        const y = tf.oneHot(tf.tensor1d(Array.from(b.y), "int32"), 10);
+        const y = tf.oneHot(tf.tensor1d(Array.from(b.y, Number), "int32"), 10);
         return tf.losses.softmaxCrossEntropy(y, forward(x)) as tf.Scalar;
       }),
     );

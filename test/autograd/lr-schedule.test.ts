@@ -1,14 +1,7 @@
+import { applyLr, constantLr, cosineLr, linearWarmup, SGD, stepLr } from "@quant-trim/autograd";
 import { tensor } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  applyLr,
-  constantLr,
-  cosineLr,
-  linearWarmup,
-  SGD,
-  stepLr,
-} from "../../packages/autograd/src/optim/index.js";
 
 const steps = (n: number) => Array.from({ length: n }, (_, i) => i);
 const uniform = (lo: number, hi: number) =>

@@ -1,15 +1,7 @@
+import { Adam, AdamW, applyLr, cosineLr, type Optimizer, type ParamLike, SGD } from "@quant-trim/autograd";
 import { Rng, slice, tensor, transpose } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  Adam,
-  AdamW,
-  applyLr,
-  cosineLr,
-  type Optimizer,
-  type ParamLike,
-  SGD,
-} from "../../packages/autograd/src/optim/index.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers and float64 references written straight from the documented update rules (PyTorch's docs for

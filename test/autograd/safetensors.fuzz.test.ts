@@ -1,6 +1,3 @@
-import { Tensor } from "@quant-trim/tensor";
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
 import {
   CheckpointError,
   type DecodedSafetensors,
@@ -8,7 +5,10 @@ import {
   dtypeByteSize,
   encodeSafetensors,
   type SafetensorsEntry,
-} from "../../packages/autograd/src/checkpoint/safetensors.js";
+} from "@quant-trim/autograd";
+import { Tensor } from "@quant-trim/tensor";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
 
 // The reader must treat any byte string as untrusted: each input either decodes into a consistent result
 // or is rejected with a CheckpointError. Any other exception (TypeError, RangeError, an allocation

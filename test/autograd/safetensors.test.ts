@@ -8,10 +8,9 @@ import {
   type IntTensorLike,
   type RawTensor,
   rawTensorArray,
-  readSafetensorsFile,
   type SafetensorsEntry,
-  writeSafetensorsFile,
 } from "@quant-trim/autograd";
+import { readSafetensorsFile, writeSafetensorsFile } from "@quant-trim/autograd/node";
 import { permute, slice, Tensor, tensor } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";

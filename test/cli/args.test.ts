@@ -1,6 +1,6 @@
 import fc from "fast-check";
+import { int, num, parse, UsageError } from "quant-trim/internal";
 import { describe, expect, it } from "vitest";
-import { int, num, parse, UsageError } from "../../packages/cli/src/args.js";
 
 describe("integer options", () => {
   it("accept decimal integers (a leading minus goes to the range check)", () => {

@@ -1,10 +1,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadCheckpoint, saveCheckpoint } from "@quant-trim/autograd";
+import { loadCheckpoint, saveCheckpoint } from "@quant-trim/autograd/node";
+import { buildModel } from "@quant-trim/recipes";
+import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE } from "@quant-trim/recipes/node";
+import { runCli } from "quant-trim";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../../packages/cli/src/cli.js";
-import { buildModel } from "../../packages/cli/src/models.js";
 import { capture } from "./capture.js";
 
 /** Run the CLI; every failure here must be one line on stderr and nothing on stdout. */
@@ -123,7 +124,7 @@ describe("eval refuses a checkpoint that is not finite", () => {
       ["3.bias", 2, Number.NEGATIVE_INFINITY],
       ["3.weight", 0, Number.POSITIVE_INFINITY],
     ] as const) {
-      const model = buildModel("mlp", 0);
+      const model = buildModel("mlp", { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES });
       const data = model.stateDict()[tensor]!.data;
       data[index] = value;
       data[index + 1] = Number.NaN; // a later bad element: the message names the first

@@ -1,10 +1,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { ptqGrids } from "@quant-trim/recipes";
+import { experimentCommand, type RunOptions, type TrainRun } from "quant-trim/internal";
 import { describe, expect, it } from "vitest";
-import { experimentCommand } from "../../packages/cli/src/commands/experiment.js";
-import { evalGrids } from "../../packages/cli/src/quantized-eval.js";
-import type { RunOptions, TrainRun } from "../../packages/cli/src/run-recipe.js";
 import { capture } from "./capture.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "qt-exp-"));
@@ -27,7 +26,7 @@ function fakeTrainer(failOn?: number) {
       fpAccuracy: 0.9,
       samplesPerSecond: 1,
       checkpoint: o.out,
-      quantized: Object.fromEntries(Object.keys(evalGrids).map((g, i) => [g, 0.9 - 0.05 * i])),
+      quantized: Object.fromEntries(Object.keys(ptqGrids).map((g, i) => [g, 0.9 - 0.05 * i])),
     };
   };
   return { train, outs };

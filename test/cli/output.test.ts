@@ -1,9 +1,8 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { checkOutDir, checkOutFile, writeAtomic } from "quant-trim/internal";
 import { describe, expect, it } from "vitest";
-import { checkOutDir, checkOutFile } from "../../packages/cli/src/out-path.js";
-import { writeAtomic } from "../../packages/cli/src/output.js";
 
 describe("writeAtomic", () => {
   it("writes the file, creating missing directories", () => {

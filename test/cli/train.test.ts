@@ -1,90 +1,32 @@
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadCheckpoint, loadCheckpointInto, saveCheckpoint } from "@quant-trim/autograd";
+import { loadCheckpoint, loadCheckpointInto, saveCheckpoint } from "@quant-trim/autograd/node";
 import { ReversePruner, type ReversePrunerState } from "@quant-trim/prune";
 import { gridSpec, type ObserverState, restoreObserver } from "@quant-trim/quant";
-import { Rng } from "@quant-trim/tensor";
+import { buildModel, head, trainClassifier } from "@quant-trim/recipes";
+import {
+  MNIST_CLASSES,
+  MNIST_MEAN,
+  MNIST_SAMPLE_SHAPE,
+  MNIST_STD,
+  mnistSplit,
+} from "@quant-trim/recipes/node";
+import { runCli } from "quant-trim";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../../packages/cli/src/cli.js";
-import { MNIST_MEAN, MNIST_STD, mnistSplit, standardize } from "../../packages/cli/src/data/mnist.js";
-import { buildModel } from "../../packages/cli/src/models.js";
-import { head, sample } from "../../packages/cli/src/quantized-eval.js";
-import { applyRecipe } from "../../packages/cli/src/recipes.js";
-import { evaluate, trainClassifier } from "../../packages/cli/src/train.js";
 import { capture } from "./capture.js";
 
-const { train, test } = mnistSplit(0);
-
-describe("MNIST training (small, seeded)", () => {
-  it("the mlp's loss falls and it beats chance by a wide margin after one epoch on 512 digits", () => {
-    const model = buildModel("mlp", 0);
-    const r = trainClassifier(model, head(train, 512), { epochs: 1, batchSize: 16, lr: 1e-3, seed: 0 });
-    const first = r.losses.slice(0, 3).reduce((a, b) => a + b) / 3;
-    const last = r.losses.slice(-3).reduce((a, b) => a + b) / 3;
-    expect(last).toBeLessThan(0.6 * first);
-    expect(evaluate(model, head(test, 500))).toBeGreaterThan(0.6);
-  });
-
-  it("the cnn-bn trains with the quant-trim recipe (INT4 fake quant + reverse pruning) and keeps learning after trimming starts", () => {
-    const model = buildModel("cnn-bn", 1);
-    const steps = 32;
-    const recipe = applyRecipe(model, {
-      recipe: "quant-trim",
-      bits: 4,
-      granularity: "per-tensor",
-      totalSteps: steps,
-      inputShape: [1, 1, 28, 28],
-    });
-    const r = trainClassifier(model, head(train, 512), {
-      epochs: 1,
-      batchSize: 16,
-      lr: 3e-3,
-      seed: 1,
-      beforeStep: (s) => recipe.beforeStep(s),
-      afterStep: (s) => recipe.afterStep(s),
-    });
-    // Trimming starts at the end of the warm-up (step 6); the loss after it keeps falling.
-    const mid = r.losses.slice(6, 12).reduce((a, b) => a + b) / 6;
-    const end = r.losses.slice(-6).reduce((a, b) => a + b) / 6;
-    expect(end).toBeLessThan(mid);
-    expect(recipe.pruner!.report().layers.some((l) => l.trimmedTotal > 0)).toBe(true);
-    expect(recipe.qat!.lambda).toBe(1);
-  });
-});
-
-describe("standardize", () => {
-  it("maps pixels to (x − mean)/std in a new array and keeps labels", () => {
-    const ds = head(train, 3);
-    const st = standardize(ds);
-    expect(st.images).not.toBe(ds.images);
-    expect(st.labels).toBe(ds.labels);
-    for (const i of [0, 100, 500, 2000])
-      expect(st.images[i]).toBeCloseTo((ds.images[i]! - MNIST_MEAN) / MNIST_STD, 5);
-  });
-});
-
-describe("calibration samples", () => {
-  it("sample draws n distinct training images reproducibly; head takes the prefix", () => {
-    const a = sample(train, 256, new Rng(5));
-    expect(a.count).toBe(256);
-    expect(Array.from(sample(train, 256, new Rng(5)).images)).toEqual(Array.from(a.images));
-    const rows = new Set(
-      Array.from({ length: 256 }, (_, i) => a.images.subarray(i * 784, (i + 1) * 784).join(",")),
-    );
-    expect(rows.size).toBe(256);
-    expect(head(train, 3).labels).toEqual(train.labels.subarray(0, 3));
-  });
-});
+const { train } = mnistSplit(0);
+const mnist = { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES };
 
 describe("checkpoints", () => {
   it("a model round-trips through a checkpoint bit-exactly, and the wrong architecture is refused", () => {
     const dir = mkdtempSync(join(tmpdir(), "qt-"));
-    const model = buildModel("cnn-bn", 3);
+    const model = buildModel("cnn-bn", { ...mnist, seed: 3 });
     trainClassifier(model, head(train, 64), { epochs: 1, batchSize: 32, lr: 1e-3, seed: 0 });
     const path = join(dir, "m.safetensors");
     saveCheckpoint(path, model, { architecture: "cnn-bn", seed: "3" });
-    const other = buildModel("cnn-bn", 4);
+    const other = buildModel("cnn-bn", { ...mnist, seed: 4 });
     const meta = loadCheckpointInto(path, other, "cnn-bn");
     expect(meta.seed).toBe("3");
     for (const [k, t] of Object.entries(model.stateDict())) {
@@ -92,7 +34,7 @@ describe("checkpoints", () => {
         Buffer.from(t.toFloat32Array().buffer),
       );
     }
-    expect(() => loadCheckpointInto(path, buildModel("cnn", 0), "cnn")).toThrow(
+    expect(() => loadCheckpointInto(path, buildModel("cnn", mnist), "cnn")).toThrow(
       /architecture 'cnn-bn', the model is 'cnn'/,
     );
     expect(loadCheckpoint(path).metadata.format_version).toBe("1");
@@ -132,7 +74,7 @@ describe("recipe state in checkpoint metadata", () => {
     expect(input.range().max[0]).toBeCloseTo((1 - MNIST_MEAN) / MNIST_STD, 1);
     expect(input.frozen).toBe(true);
     const rp = JSON.parse(metadata.reverse_pruning!) as ReversePrunerState;
-    const model = buildModel("mlp", 0);
+    const model = buildModel("mlp", mnist);
     const pruner = new ReversePruner(
       model.namedParameters().map(([name, param]) => ({ name, param })),
       { grid: gridSpec({ bits: 4, signed: true, symmetric: true, granularity: "per-channel" }) },

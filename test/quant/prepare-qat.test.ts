@@ -1,11 +1,7 @@
 import { Adam, nn, noGrad, ops, Variable } from "@quant-trim/autograd";
+import { computeQParams, fakeQuantize, gridSpec, minMax, prepareQat } from "@quant-trim/quant";
 import * as T from "@quant-trim/tensor";
 import { describe, expect, it } from "vitest";
-import { minMax } from "../../packages/quant/src/grid/min-max.js";
-import { computeQParams } from "../../packages/quant/src/grid/qparams.js";
-import { fakeQuantize } from "../../packages/quant/src/grid/quantize.js";
-import { gridSpec } from "../../packages/quant/src/grid/spec.js";
-import { prepareQat } from "../../packages/quant/src/prepare-qat.js";
 
 function cnnBn(seed = 0): nn.Sequential {
   const rng = new T.Rng(seed);

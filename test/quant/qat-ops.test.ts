@@ -1,12 +1,8 @@
 import { Parameter, Variable } from "@quant-trim/autograd";
+import { computeQParams, fakeQuant, fakeQuantize, gridSpec, lsqFakeQuant, qRange } from "@quant-trim/quant";
 import * as T from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { fakeQuant } from "../../packages/quant/src/fake-quant-op.js";
-import { computeQParams } from "../../packages/quant/src/grid/qparams.js";
-import { fakeQuantize } from "../../packages/quant/src/grid/quantize.js";
-import { gridSpec, qRange } from "../../packages/quant/src/grid/spec.js";
-import { lsqFakeQuant } from "../../packages/quant/src/lsq.js";
 
 const int8 = gridSpec({ bits: 8, signed: true, symmetric: false, granularity: "per-tensor" });
 const int4pc = gridSpec({ bits: 4, signed: true, symmetric: true, granularity: "per-channel", axis: 0 });

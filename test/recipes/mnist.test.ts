@@ -1,22 +1,15 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { type Batch, batches, type Dataset, gather } from "@quant-trim/recipes";
+import { loadMnist, MNIST_PIXELS, MNIST_SAMPLE_SHAPE, mnistSplit } from "@quant-trim/recipes/node";
 import { Rng } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  type Batch,
-  batches,
-  type Dataset,
-  gather,
-  loadMnist,
-  MNIST_PIXELS,
-  mnistSplit,
-} from "../../packages/cli/src/data/mnist.js";
 
-function countLabels(labels: Uint8Array): number[] {
+function countLabels(labels: ArrayLike<number>): number[] {
   const counts = new Array<number>(10).fill(0);
-  for (const y of labels) counts[y]!++;
+  for (let i = 0; i < labels.length; i++) counts[labels[i]!]!++;
   return counts;
 }
 
@@ -25,7 +18,7 @@ describe("loadMnist", () => {
 
   it("loads the 10,000 digits with about 1,000 of each", () => {
     expect(all.count).toBe(10_000);
-    expect(all.images.length).toBe(10_000 * MNIST_PIXELS);
+    expect(all.inputs.length).toBe(10_000 * MNIST_PIXELS);
     expect(all.labels.length).toBe(10_000);
     for (const n of countLabels(all.labels)) {
       expect(n).toBeGreaterThan(800);
@@ -38,7 +31,7 @@ describe("loadMnist", () => {
       let max = 0;
       let min = 1;
       for (let p = i * MNIST_PIXELS; p < (i + 1) * MNIST_PIXELS; p++) {
-        const v = all.images[p]!;
+        const v = all.inputs[p]!;
         if (!(v >= 0 && v <= 1)) throw new Error(`pixel ${p} of image ${i} is ${v}`);
         if (v > max) max = v;
         if (v < min) min = v;
@@ -56,7 +49,7 @@ describe("loadMnist", () => {
       const n = data.length / MNIST_PIXELS;
       // The first and last image of each digit, compared value by value (as float32).
       for (const k of [0, n - 1]) {
-        const ours = all.images.subarray((first + k) * MNIST_PIXELS, (first + k + 1) * MNIST_PIXELS);
+        const ours = all.inputs.subarray((first + k) * MNIST_PIXELS, (first + k + 1) * MNIST_PIXELS);
         const theirs = Float32Array.from(data.slice(k * MNIST_PIXELS, (k + 1) * MNIST_PIXELS));
         expect(ours).toEqual(theirs);
         expect(all.labels[first + k]).toBe(digit);
@@ -86,7 +79,7 @@ describe("mnistSplit", () => {
     const { train, test } = mnistSplit();
     expect(train.count).toBe(8000);
     expect(test.count).toBe(2000);
-    expect(train.images.length).toBe(8000 * MNIST_PIXELS);
+    expect(train.inputs.length).toBe(8000 * MNIST_PIXELS);
     expect(test.labels.length).toBe(2000);
     expectPartition(train.indices, test.indices);
     for (const n of countLabels(test.labels)) expect(n).toBeGreaterThan(120);
@@ -98,8 +91,8 @@ describe("mnistSplit", () => {
       for (let i = 0; i < part.count; i++) {
         const j = part.indices[i]!;
         expect(part.labels[i]).toBe(all.labels[j]);
-        const ours = part.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS);
-        const source = all.images.subarray(j * MNIST_PIXELS, (j + 1) * MNIST_PIXELS);
+        const ours = part.inputs.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS);
+        const source = all.inputs.subarray(j * MNIST_PIXELS, (j + 1) * MNIST_PIXELS);
         if (!ours.every((v, p) => v === source[p])) throw new Error(`image ${i} differs from source ${j}`);
       }
     }
@@ -152,13 +145,13 @@ describe("mnistSplit", () => {
 
 /** A small dataset whose every pixel of sample i equals i / 256, so a batch reveals which samples it holds. */
 function tagged(count: number): Dataset {
-  const images = new Float32Array(count * MNIST_PIXELS);
+  const inputs = new Float32Array(count * MNIST_PIXELS);
   const labels = new Uint8Array(count);
   for (let i = 0; i < count; i++) {
-    images.fill(i / 256, i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS);
+    inputs.fill(i / 256, i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS);
     labels[i] = i % 10;
   }
-  return { images, labels, count };
+  return { inputs, sampleShape: MNIST_SAMPLE_SHAPE, labels, count };
 }
 
 /** The sample ids of a batch, after checking that each sample's pixels and label belong together. */
@@ -235,7 +228,7 @@ describe("batches", () => {
     expect(() => batches(tagged(4), 2.5)).toThrow(/got 2.5/);
     const broken = { ...tagged(4), count: 5 };
     expect(() => batches(broken, 2)).toThrow(
-      /batches: a dataset of 5 samples needs 3920 pixels and 5 labels, got 3136 and 4/,
+      /batches: a dataset of 5 samples of shape \[1, 28, 28\] needs 3920 input values and 5 labels, got 3136 and 4/,
     );
   });
 });

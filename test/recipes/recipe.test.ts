@@ -1,23 +1,23 @@
 import { nn, Variable } from "@quant-trim/autograd";
 import { LambdaSchedule } from "@quant-trim/quant";
+import { batches, buildModel, head, quantTrim, type RecipeName } from "@quant-trim/recipes";
+import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE, mnistSplit } from "@quant-trim/recipes/node";
 import { describe, expect, it } from "vitest";
-import { batches, mnistSplit } from "../../packages/cli/src/data/mnist.js";
-import { buildModel } from "../../packages/cli/src/models.js";
-import { head } from "../../packages/cli/src/quantized-eval.js";
-import { applyRecipe, type RecipeName } from "../../packages/cli/src/recipes.js";
-import { untrimmableWarning } from "../../packages/cli/src/trim-warning.js";
 
 const { train } = mnistSplit(0);
 const [batch] = [...batches(head(train, 4), 4)];
 
+const mnist = { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES };
+
 function recipeOn(arch: "mlp" | "cnn-bn", recipe: RecipeName, totalSteps: number, bits: 4 | 8 = 8) {
-  const model = buildModel(arch, 0);
-  const applied = applyRecipe(model, {
+  const model = buildModel(arch, mnist);
+  const applied = quantTrim(model, {
     recipe,
     bits,
     granularity: "per-channel",
     totalSteps,
-    inputShape: [1, 1, 28, 28],
+    inputShape: [1, ...MNIST_SAMPLE_SHAPE],
+    onWarning: () => {},
   });
   /** One training step as trainClassifier runs it: the recipe's hook, then a forward pass. */
   const step = (s: number) => {
@@ -57,40 +57,5 @@ describe("when the fake-quant recipes freeze observers and BN statistics", () =>
       expect(ranges.length).toBeGreaterThan(0);
       for (const r of ranges) expect(r.min.every((v) => v !== null)).toBe(true);
     }
-  });
-});
-
-describe("the warning when reverse pruning cannot trim anything", () => {
-  it("is given for INT8 per-channel on the mlp, whose groups (784 and 256 weights) are below 1000", () => {
-    for (const recipe of ["rp", "quant-trim"] as const) {
-      const w = untrimmableWarning(recipeOn("mlp", recipe, 10).applied);
-      expect(w).toBe(
-        "warning: reverse pruning will trim nothing at pFinal 0.999: a weight group needs at least 1000 weights to lose one, and the largest per-channel group has 784; try --bits 4 or --granularity per-tensor",
-      );
-    }
-  });
-
-  it("tells the truth: at λ = 1 the INT8 per-channel pruner moves no weight, the INT4 one does", () => {
-    const int8 = recipeOn("mlp", "rp", 10, 8).applied;
-    int8.pruner!.step(9);
-    expect(int8.pruner!.report().layers.map((l) => l.trimmed)).toEqual([0, 0]);
-    const int4 = recipeOn("mlp", "rp", 10, 4).applied;
-    expect(untrimmableWarning(int4)).toBeNull();
-    int4.pruner!.step(9);
-    expect(int4.pruner!.report().layers.every((l) => l.trimmed > 0)).toBe(true);
-  });
-
-  it("is not given per-tensor, nor for recipes without reverse pruning", () => {
-    const model = buildModel("mlp", 0);
-    const perTensor = applyRecipe(model, {
-      recipe: "rp",
-      bits: 8,
-      granularity: "per-tensor",
-      totalSteps: 10,
-      inputShape: [1, 1, 28, 28],
-    });
-    expect(untrimmableWarning(perTensor)).toBeNull();
-    for (const recipe of ["fp", "qat", "pfq"] as const)
-      expect(untrimmableWarning(recipeOn("mlp", recipe, 10).applied)).toBeNull();
   });
 });

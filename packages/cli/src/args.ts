@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { architectures, isArchitecture } from "./models.js";
+import { isZooModel, zooNames } from "@quant-trim/recipes";
 
 /** Bad input from the user: a one-line reason and exit code 2. */
 export class UsageError extends Error {}
@@ -109,10 +109,10 @@ export function granularityOf(
   return v;
 }
 
-export function archOf(v: string | undefined, def: "mlp" | "cnn") {
+/** A model of the zoo, by name. */
+export function archOf(v: string | undefined, def: string): string {
   const a = v ?? def;
-  if (!isArchitecture(a))
-    throw new UsageError(`--arch must be one of ${architectures.join(", ")}, got '${a}'`);
+  if (!isZooModel(a)) throw new UsageError(`--arch must be one of ${zooNames.join(", ")}, got '${a}'`);
   return a;
 }
 

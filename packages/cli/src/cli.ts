@@ -7,22 +7,35 @@ import type { Io } from "./output.js";
 
 export type { Io } from "./output.js";
 
+interface Command {
+  /** One line for the main help. */
+  summary: string;
+  run: (args: string[], io: Io) => Promise<void>;
+}
+
+/** The commands, in the order the help lists them: a new command is one entry here. */
+const COMMANDS: Record<string, Command> = {
+  train: { summary: "train one model with one recipe and save a .safetensors checkpoint", run: trainCommand },
+  eval: {
+    summary: "evaluate a checkpoint in FP32 and under post-training fake quantization",
+    run: evalCommand,
+  },
+  experiment: {
+    summary: "train every recipe with the same budget and compare them under quantization",
+    run: experimentCommand,
+  },
+};
+
 const MAIN_HELP = `quant-trim — quantization-aware training of hardware-neutral low-bit checkpoints
 
 Usage: quant-trim <command> [options]
 
 Commands:
-  train       train one model with one recipe and save a .safetensors checkpoint
-  eval        evaluate a checkpoint in FP32 and under post-training fake quantization
-  experiment  train every recipe with the same budget and compare them under quantization
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`)
+  .join("\n")}
 
 Every command takes --help, --json (machine-readable output on stdout) and --seed.`;
-
-const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
-  train: trainCommand,
-  eval: evalCommand,
-  experiment: experimentCommand,
-};
 
 /** Run the CLI; returns the exit code (0 ok, 2 bad input, 1 failure). */
 export async function runCli(argv: string[], io: Io): Promise<number> {
@@ -38,7 +51,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`${MAIN_HELP}\n`);
     return 0;
   }
-  const fn = COMMANDS[command];
+  const fn = Object.hasOwn(COMMANDS, command) ? COMMANDS[command]!.run : undefined;
   if (!fn) {
     io.stderr.write(
       `quant-trim: unknown command '${command}' (expected ${Object.keys(COMMANDS).join(", ")})\n`,

@@ -1,16 +1,24 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { loadCheckpoint, saveCheckpoint } from "@quant-trim/autograd";
-import { standardizedSplit } from "./data/mnist.js";
-import { type Architecture, buildModel } from "./models.js";
+import { loadCheckpoint, saveCheckpoint } from "@quant-trim/autograd/node";
+import {
+  buildModel,
+  evaluate,
+  head,
+  ptqAccuracy,
+  ptqGrids,
+  quantTrim,
+  type RecipeName,
+  TrainingDivergedError,
+  trainClassifier,
+  trainingSteps,
+} from "@quant-trim/recipes";
+import { MNIST_CLASSES, standardizedSplit } from "@quant-trim/recipes/node";
 import { type Io, progress } from "./output.js";
-import { evalGrids, fakeQuantAccuracy, head } from "./quantized-eval.js";
-import { applyRecipe, type RecipeName } from "./recipes.js";
-import { evaluate, trainClassifier } from "./train.js";
 import { untrimmableWarning } from "./trim-warning.js";
 
 export interface RunOptions {
-  arch: Architecture;
+  arch: string;
   recipe: RecipeName;
   bits: 4 | 8;
   granularity: "per-channel" | "per-tensor";
@@ -33,9 +41,9 @@ export interface TrainRun {
 }
 
 /**
- * Train one model with one recipe on the standardised MNIST split, save the FP32 checkpoint (atomically),
- * then evaluate it as a fresh model loaded from the file: FP32, and with `withQuantEval` on every grid of
- * `evalGrids` after calibrating on the first 256 training images.
+ * Train one zoo model with one recipe on the standardised MNIST split, save the FP32 checkpoint
+ * (atomically), then evaluate it as a fresh model loaded from the file: FP32, and with `withQuantEval`
+ * on every grid of `ptqGrids` after calibrating on the first 256 training images.
  */
 export function trainOne(
   io: Io,
@@ -45,29 +53,42 @@ export function trainOne(
   warn: (line: string) => void = (line) => io.stderr.write(`${line}\n`),
 ): TrainRun {
   const { train, test } = standardizedSplit(0);
-  const model = buildModel(o.arch, o.seed);
-  const totalSteps = Math.ceil(train.count / o.batchSize) * o.epochs;
-  const recipe = applyRecipe(model, {
+  const zooOptions = { inputShape: train.sampleShape, classes: MNIST_CLASSES };
+  const model = buildModel(o.arch, { ...zooOptions, seed: o.seed });
+  let prunerWarning: string | null = null;
+  const recipe = quantTrim(model, {
     recipe: o.recipe,
     bits: o.bits,
     granularity: o.granularity,
-    totalSteps,
-    inputShape: [1, 1, 28, 28],
-  });
-  const warning = untrimmableWarning(recipe);
-  if (warning) warn(warning);
-  const bar = progress(io, `${o.arch}/${o.recipe}/seed ${o.seed}`);
-  const result = trainClassifier(model, train, {
-    epochs: o.epochs,
-    batchSize: o.batchSize,
-    lr: o.lr,
-    seed: o.seed,
-    beforeStep: (s) => recipe.beforeStep(s),
-    afterStep: (s, total) => {
-      recipe.afterStep(s);
-      if (s % 10 === 0 || s === total - 1) bar(s + 1, total);
+    totalSteps: trainingSteps(train.count, o.batchSize, o.epochs),
+    inputShape: [1, ...train.sampleShape],
+    onWarning: (message) => {
+      prunerWarning = message;
     },
   });
+  const warning = untrimmableWarning(recipe) ?? (prunerWarning ? `warning: ${prunerWarning}` : null);
+  if (warning) warn(warning);
+  const bar = progress(io, `${o.arch}/${o.recipe}/seed ${o.seed}`);
+  let result: ReturnType<typeof trainClassifier>;
+  try {
+    result = trainClassifier(model, train, {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      lr: o.lr,
+      seed: o.seed,
+      hooks: recipe,
+      onStep: ({ step, totalSteps }) => {
+        if (step % 10 === 0 || step === totalSteps - 1) bar(step + 1, totalSteps);
+      },
+    });
+  } catch (e) {
+    if (e instanceof TrainingDivergedError)
+      throw new Error(
+        `training diverged: the loss is ${e.loss} at epoch ${e.epoch + 1} of ${e.epochs}, step ${e.step + 1} of ${e.totalSteps}; try a lower learning rate than --lr ${o.lr}`,
+        { cause: e },
+      );
+    throw e;
+  }
   // The exported checkpoint is the plain FP32 model; evaluate it as a fresh model loaded from the file.
   mkdirSync(dirname(o.out), { recursive: true });
   saveCheckpoint(o.out, model, {
@@ -85,14 +106,14 @@ export function trainOne(
     reverse_pruning: JSON.stringify(recipe.pruner ? recipe.pruner.state() : null),
   });
   const { tensors } = loadCheckpoint(o.out);
-  const fresh = buildModel(o.arch, 0);
+  const fresh = buildModel(o.arch, { ...zooOptions, seed: 0 });
   fresh.loadStateDict(tensors);
   const fpAccuracy = evaluate(fresh, test);
   const quantized: Record<string, number> = {};
   if (withQuantEval) {
-    const calib = head(train, 256);
-    for (const [name, grids] of Object.entries(evalGrids))
-      quantized[name] = fakeQuantAccuracy(o.arch, tensors, grids, calib, test);
+    const calibration = head(train, 256);
+    for (const [name, grids] of Object.entries(ptqGrids))
+      quantized[name] = ptqAccuracy(fresh, { grids, calibration, test });
   }
   return {
     arch: o.arch,

@@ -16,4 +16,8 @@ export * from "./observers/observer.js";
 export * from "./observers/percentile-observer.js";
 export * from "./observers/restore.js";
 export * from "./prepare-qat.js";
+export type { FusionPattern } from "./qat/fusion.js";
+export { FUSION_PATTERNS } from "./qat/fusion.js";
+export type { GridChoice, QuantPointInfo } from "./qat/points.js";
+export { QatModel } from "./qat/qat-model.js";
 export * from "./schedule.js";

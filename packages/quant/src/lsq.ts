@@ -1,39 +1,9 @@
 import { record, type Variable } from "@quant-trim/autograd";
 import * as T from "@quant-trim/tensor";
 import { blendInto, checkLambda, type FakeQuantOptions, float32Values } from "./fake-quant-op.js";
-import type { QParams } from "./grid/qparams.js";
+import { learnedQParams } from "./grid/qparams.js";
 import { fakeQuantizeInto } from "./grid/quantize.js";
-import { roundHalfEven } from "./grid/rounding.js";
-import { channelLayout, type GridSpec, qRange, symmetricZeroPoint } from "./grid/spec.js";
-
-/**
- * The grid parameters that LSQ's learned values stand for: s = max(scale, eps) and z =
- * clamp(round_half_even(zeroPoint), qmin, qmax), or, when none is learned, the symmetric grid's
- * zero point (0 on an asymmetric grid).
- * A NaN or ±Inf value is an error naming `where` and the channel: clamping and Int32 conversion would
- * otherwise pass it off as eps or 0.
- */
-export function lsqQParams(
-  where: string,
-  scale: ArrayLike<number>,
-  zeroPoint: ArrayLike<number> | null,
-  spec: GridSpec,
-): QParams {
-  const { qmin, qmax } = qRange(spec);
-  const channels = scale.length;
-  const s = new Float32Array(channels);
-  const z = new Int32Array(channels);
-  const fixedZero = spec.symmetric ? symmetricZeroPoint(spec) : 0;
-  for (let c = 0; c < channels; c++) {
-    const sc = scale[c]!;
-    if (!Number.isFinite(sc)) throw new Error(`${where}: scale[${c}] is ${sc}`);
-    if (zeroPoint && !Number.isFinite(zeroPoint[c]!))
-      throw new Error(`${where}: zeroPoint[${c}] is ${zeroPoint[c]}`);
-    s[c] = Math.max(sc, spec.eps);
-    z[c] = zeroPoint ? Math.min(qmax, Math.max(qmin, roundHalfEven(zeroPoint[c]!))) : fixedZero;
-  }
-  return { scale: s, zeroPoint: z };
-}
+import { channelLayout, type GridSpec, qRange } from "./grid/spec.js";
 
 /**
  * Learned step size quantization (LSQ, Esser et al. 2019) with the progressive blend. The scale (one
@@ -74,7 +44,7 @@ export function lsqFakeQuant(
   if (spec.symmetric && zeroPoint)
     throw new Error(`${fn}: a symmetric grid has a fixed zero point; pass null`);
   const { qmin, qmax } = qRange(spec);
-  const { scale: s, zeroPoint: z } = lsqQParams(
+  const { scale: s, zeroPoint: z } = learnedQParams(
     fn,
     scale.data.values(),
     zeroPoint ? zeroPoint.data.values() : null,

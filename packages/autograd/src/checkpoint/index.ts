@@ -1,3 +1,2 @@
 export * from "./checkpoint.js";
 export * from "./safetensors.js";
-export * from "./safetensors-file.js";

@@ -1,12 +1,11 @@
-import { CheckpointError, loadCheckpoint } from "@quant-trim/autograd";
+import { CheckpointError } from "@quant-trim/autograd";
+import { loadCheckpoint } from "@quant-trim/autograd/node";
+import { buildModel, evaluate, head, isZooModel, ptqAccuracy, ptqGrids, sample } from "@quant-trim/recipes";
+import { MNIST_CLASSES, standardizedSplit } from "@quant-trim/recipes/node";
 import { Rng } from "@quant-trim/tensor";
 import { int, parse, str, UsageError } from "../args.js";
-import { standardizedSplit } from "../data/mnist.js";
 import { firstNonFinite } from "../finite-tensors.js";
-import { buildModel, isArchitecture } from "../models.js";
 import { type Io, pct } from "../output.js";
-import { evalGrids, fakeQuantAccuracy, head, sample } from "../quantized-eval.js";
-import { evaluate } from "../train.js";
 
 export const evalHelp = `Usage: quant-trim eval --checkpoint PATH [options]
 
@@ -29,24 +28,24 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
   const seed = int("seed", str(v, "seed"), 0, 0, 2 ** 32 - 1);
   const { tensors, metadata } = loadCheckpoint(path);
   const arch = metadata.architecture!;
-  if (!isArchitecture(arch)) throw new CheckpointError(`unknown architecture '${arch}' in ${path}`);
+  if (!isZooModel(arch)) throw new CheckpointError(`unknown architecture '${arch}' in ${path}`);
   const bad = firstNonFinite(tensors);
   if (bad)
     throw new CheckpointError(
       `${path}: tensor '${bad.name}' holds ${bad.value} at element ${bad.index}; a checkpoint must be finite`,
     );
   const { train, test } = standardizedSplit(0);
-  const model = buildModel(arch, 0);
+  const model = buildModel(arch, { inputShape: train.sampleShape, classes: MNIST_CLASSES, seed: 0 });
   try {
     model.loadStateDict(tensors);
   } catch (e) {
     throw new CheckpointError(`${path} does not fit architecture '${arch}': ${(e as Error).message}`);
   }
   const fp = evaluate(model, test);
-  const calib = seed === 0 ? head(train, 256) : sample(train, 256, new Rng(seed));
+  const calibration = seed === 0 ? head(train, 256) : sample(train, 256, new Rng(seed));
   const quantized: Record<string, number> = {};
-  for (const [name, grids] of Object.entries(evalGrids))
-    quantized[name] = fakeQuantAccuracy(arch, tensors, grids, calib, test);
+  for (const [name, grids] of Object.entries(ptqGrids))
+    quantized[name] = ptqAccuracy(model, { grids, calibration, test });
   if (v.json)
     io.stdout.write(
       `${JSON.stringify({ checkpoint: path, architecture: arch, fpAccuracy: fp, quantized })}\n`,

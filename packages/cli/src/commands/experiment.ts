@@ -1,10 +1,9 @@
 import { existsSync, readdirSync, renameSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { isRecipe, ptqGrids, type RecipeName, recipeNames } from "@quant-trim/recipes";
 import { archOf, bitsOf, granularityOf, int, parse, str, UsageError } from "../args.js";
 import { checkOutDir, checkOutFile, missingDirs } from "../out-path.js";
 import { type Io, pct, writeAtomic } from "../output.js";
-import { evalGrids } from "../quantized-eval.js";
-import { isRecipe, type RecipeName, recipeNames } from "../recipes.js";
 import { type TrainRun, trainOne } from "../run-recipe.js";
 
 export const experimentHelp = `Usage: quant-trim experiment [options]
@@ -109,7 +108,7 @@ export async function experimentCommand(args: string[], io: Io, train = trainOne
       const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
       return { mean: m, std: xs.length > 1 ? sd : 0 };
     };
-    const grids = Object.keys(evalGrids);
+    const grids = Object.keys(ptqGrids);
     const perGrid = Object.fromEntries(grids.map((g) => [g, stats(rs.map((r) => r.quantized[g]!))]));
     const worstGap = stats(rs.map((r) => Math.max(...grids.map((g) => r.fpAccuracy - r.quantized[g]!))));
     const spread = stats(
@@ -136,7 +135,7 @@ export async function experimentCommand(args: string[], io: Io, train = trainOne
     io.stdout.write(`${JSON.stringify(results)}\n`);
     return;
   }
-  const grids = Object.keys(evalGrids);
+  const grids = Object.keys(ptqGrids);
   io.stdout.write(
     `\n${arch}, ${epochs} epochs, ${seeds === 1 ? `seed ${firstSeed}` : `seeds ${firstSeed}..${firstSeed + seeds - 1}`}; training grid INT${bits} ${granularity}. Accuracy on 2,000 test digits (mean over seeds):\n\n`,
   );

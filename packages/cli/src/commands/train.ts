@@ -1,14 +1,13 @@
 import { join } from "node:path";
+import { isRecipe, recipeNames, zooNames } from "@quant-trim/recipes";
 import { archOf, bitsOf, granularityOf, int, num, parse, str, UsageError } from "../args.js";
-import { architectures } from "../models.js";
 import { checkOutFile } from "../out-path.js";
 import { type Io, pct } from "../output.js";
-import { isRecipe, recipeNames } from "../recipes.js";
 import { trainOne } from "../run-recipe.js";
 
 export const trainHelp = `Usage: quant-trim train [options]
 
-  --arch A          ${architectures.join(" | ")} (default mlp)
+  --arch A          ${zooNames.join(" | ")} (default mlp)
   --recipe R        ${recipeNames.join(" | ")} (default fp)
   --bits B          weight bits the recipe trains for: 4 | 8 (default 8)
   --granularity G   per-channel | per-tensor weight grid (default per-channel)

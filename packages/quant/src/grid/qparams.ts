@@ -1,4 +1,4 @@
-import { roundNearest } from "./rounding.js";
+import { roundHalfEven, roundNearest } from "./rounding.js";
 import { checkGridSpec, type GridSpec, MIN_NORMAL_FLOAT32, qRange, symmetricZeroPoint } from "./spec.js";
 
 /**
@@ -183,4 +183,33 @@ function channelQParams(fn: string, c: number, min: number, max: number, spec: G
     zp = z + 0;
   }
   return [Math.fround(s), zp];
+}
+
+/**
+ * The grid parameters that learned values (LSQ's trainable scale and zero point) stand for: s = max(scale, eps) and z =
+ * clamp(round_half_even(zeroPoint), qmin, qmax), or, when none is learned, the symmetric grid's
+ * zero point (0 on an asymmetric grid).
+ * A NaN or ±Inf value is an error naming `where` and the channel: clamping and Int32 conversion would
+ * otherwise pass it off as eps or 0.
+ */
+export function learnedQParams(
+  where: string,
+  scale: ArrayLike<number>,
+  zeroPoint: ArrayLike<number> | null,
+  spec: GridSpec,
+): QParams {
+  const { qmin, qmax } = qRange(spec);
+  const channels = scale.length;
+  const s = new Float32Array(channels);
+  const z = new Int32Array(channels);
+  const fixedZero = spec.symmetric ? symmetricZeroPoint(spec) : 0;
+  for (let c = 0; c < channels; c++) {
+    const sc = scale[c]!;
+    if (!Number.isFinite(sc)) throw new Error(`${where}: scale[${c}] is ${sc}`);
+    if (zeroPoint && !Number.isFinite(zeroPoint[c]!))
+      throw new Error(`${where}: zeroPoint[${c}] is ${zeroPoint[c]}`);
+    s[c] = Math.max(sc, spec.eps);
+    z[c] = zeroPoint ? Math.min(qmax, Math.max(qmin, roundHalfEven(zeroPoint[c]!))) : fixedZero;
+  }
+  return { scale: s, zeroPoint: z };
 }
