@@ -7,12 +7,17 @@ import {
   encodeModel,
   graph,
   type ModelProto,
+  type TensorProto,
   tensorProto,
   tensorToArray,
 } from "@quant-trim/onnx";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { f32field, lfield, packedFloats, packedVarints, sfield, vfield } from "./wire.js";
+
+/** A tensor's elements as a plain array (numbers, or bigints for 64-bit integer types). */
+const elementsOf = (t: TensorProto): (number | bigint)[] =>
+  Array.from(tensorToArray(t) as ArrayLike<number | bigint>);
 
 // Field numbers below are onnx.proto's, restated here so the test checks the encoder against the spec.
 
@@ -64,10 +69,10 @@ describe("encodeModel / decodeModel", () => {
     expect(new TextDecoder().decode(attrs.mode!.s)).toBe("nearest ✓");
     expect(attrs.empty).toMatchObject({ type: AttributeType.INTS, ints: [] });
     const init = Object.fromEntries(back.graph.initializer.map((t) => [t.name, t]));
-    expect(Array.from(tensorToArray(init.codes!))).toEqual([-8, 7, 0, -1, 3]);
+    expect(elementsOf(init.codes!)).toEqual([-8, 7, 0, -1, 3]);
     expect(Array.from(init.codes!.rawData!)).toEqual([0x78, 0xf0, 0x03]); // low nibble first, odd count padded
-    expect(Array.from(tensorToArray(init.ucodes!))).toEqual([0, 15, 9]);
-    expect(Array.from(tensorToArray(init.big!))).toEqual([9223372036854775807n, -1n]);
+    expect(elementsOf(init.ucodes!)).toEqual([0, 15, 9]);
+    expect(elementsOf(init.big!)).toEqual([9223372036854775807n, -1n]);
     expect(init.scalar!.dims).toEqual([]);
   });
 
@@ -163,10 +168,10 @@ describe("encodeModel / decodeModel", () => {
     expect(model.irVersion).toBe(8);
     expect(model.opsetImport).toEqual([{ version: 17 }]);
     const [f, shape, i8, pf] = model.graph.initializer;
-    expect(Array.from(tensorToArray(f!))).toEqual([1.5, -2]);
-    expect(Array.from(tensorToArray(shape!))).toEqual([2n ** 63n - 1n, -5n, 0n]);
+    expect(elementsOf(f!)).toEqual([1.5, -2]);
+    expect(elementsOf(shape!)).toEqual([2n ** 63n - 1n, -5n, 0n]);
     expect(tensorToArray(i8!)).toEqual(new Int8Array([-128, 127]));
-    expect(Array.from(tensorToArray(pf!))).toEqual([0.25, 8]);
+    expect(elementsOf(pf!)).toEqual([0.25, 8]);
     // The typed-field form survives a round trip unchanged (no silent conversion to raw data).
     expect(decodeModel(encodeModel(model))).toEqual(model);
   });
@@ -233,9 +238,7 @@ describe("encodeModel / decodeModel", () => {
         const back = decodeModel(encodeModel(model));
         expect(back).toEqual(model);
         const expected = type === "float32" ? values.map((v) => Math.fround(v as number)) : values;
-        expect(Array.from(tensorToArray(back.graph.initializer[0]!) as ArrayLike<number | bigint>)).toEqual(
-          expected,
-        );
+        expect(elementsOf(back.graph.initializer[0]!)).toEqual(expected);
       }),
       { numRuns: 150 },
     );
