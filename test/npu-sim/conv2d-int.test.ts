@@ -263,6 +263,41 @@ describe("conv2dInt against a direct loop", () => {
     expect(saturated).toBeGreaterThan(50);
   });
 
+  it("splits a large batch into several GEMM calls without changing a value (55×55 images, 3 of them)", () => {
+    const c: ConvCase = {
+      N: 3,
+      groups: 1,
+      Cg: 2,
+      Mg: 3,
+      H: 55,
+      W: 55,
+      kH: 3,
+      kW: 3,
+      stride: [1, 1],
+      dilation: [1, 1],
+      pads: [1, 1, 1, 1],
+      act: "uint8",
+      type: "int8",
+      perChannel: true,
+      withBias: true,
+      extremes: true,
+      order: "kh-kw-c",
+      seed: 99,
+    };
+    const b = buildConv(c);
+    expect(Array.from(conv2dInt(b.x, b.w, options(b)))).toEqual(referenceConv(b, INT32, false).values);
+    const narrow: AccumulatorSpec = { bits: 17, overflow: "saturate" };
+    const counts = overflowCounts();
+    const got = conv2dInt(
+      b.x,
+      b.w,
+      options(b, { accumulator: narrow, pairSaturation: true, overflow: counts }),
+    );
+    const ref = referenceConv(b, narrow, true);
+    expect(Array.from(got)).toEqual(ref.values);
+    expect([counts.accumulator, counts.int16Pairs]).toEqual([ref.accumulatorEvents, ref.int16Pairs]);
+  });
+
   it("gives one answer in both reduction orders when nothing saturates", () => {
     fc.assert(
       fc.property(convCases({}), (c) => {

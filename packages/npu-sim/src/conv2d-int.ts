@@ -227,6 +227,9 @@ function paddingOption(fn: string, v: Conv2dIntOptions["padding"]): [number, num
   return pads;
 }
 
+/** Rows (output positions) per GEMM call: several images share one call when an image is small. */
+const ROWS_PER_CALL = 8192;
+
 let columns8 = new Int8Array(0);
 let columnsU8 = new Uint8Array(0);
 
@@ -236,7 +239,8 @@ function runConv(plan: ConvPlan, x: IntActivations, w: IntWeights, out: Int32Arr
   const K = g.Cg * g.kH * g.kW;
   const Mg = M / groups;
   if (N === 0 || M === 0 || P === 0) return;
-  const size = P * K;
+  const images = Math.max(1, Math.min(N, Math.floor(ROWS_PER_CALL / P)));
+  const size = images * P * K;
   let cols: Uint8Array | Int8Array;
   if (x.data instanceof Uint8Array) {
     if (columnsU8.length < size) columnsU8 = new Uint8Array(size);
@@ -246,11 +250,22 @@ function runConv(plan: ConvPlan, x: IntActivations, w: IntWeights, out: Int32Arr
     cols = columns8;
   }
   const kOffsets = reductionOffsets(g, order);
-  for (let n = 0; n < N; n++) {
+  for (let n0 = 0; n0 < N; n0 += images) {
+    const nb = Math.min(images, N - n0);
     for (let gi = 0; gi < groups; gi++) {
-      im2colInt(x.data, n, gi * g.Cg, g, order, x.zeroPoint, cols);
+      for (let b = 0; b < nb; b++) {
+        im2colInt(
+          x.data,
+          n0 + b,
+          gi * g.Cg,
+          g,
+          order,
+          x.zeroPoint,
+          cols.subarray(b * P * K, (b + 1) * P * K),
+        );
+      }
       runIntGemm({
-        M: P,
+        M: nb * P,
         N: Mg,
         K,
         aData: cols,
@@ -268,9 +283,11 @@ function runConv(plan: ConvPlan, x: IntActivations, w: IntWeights, out: Int32Arr
         pairSaturation: resolved.pairSaturation,
         overflow: resolved.overflow,
         out,
-        outOffset: (n * M + gi * Mg) * P,
+        outOffset: (n0 * M + gi * Mg) * P,
         outRowStride: 1,
         outColStride: P,
+        outRowGroup: P,
+        outRowGroupStride: M * P,
       });
     }
   }

@@ -142,5 +142,7 @@ function runGemm(plan: GemmPlan, a: IntActivations, b: IntWeights, out: Int32Arr
     outOffset: 0,
     outRowStride: N,
     outColStride: 1,
+    outRowGroup: Math.max(M, 1),
+    outRowGroupStride: 0,
   });
 }

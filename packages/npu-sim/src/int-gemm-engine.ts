@@ -49,11 +49,17 @@ export interface IntGemmJob {
   accumulator: AccumulatorSpec;
   pairSaturation: boolean;
   overflow: OverflowCounts | undefined;
-  /** out[outOffset + i·outRowStride + j·outColStride]. An Int32Array needs accumulator.bits ≤ 32. */
+  /**
+   * Row i, column j goes to out[outOffset + ⌊i/outRowGroup⌋·outRowGroupStride + (i mod outRowGroup)·
+   * outRowStride + j·outColStride]: rows come in groups (one image's output positions when a batch of
+   * convolutions is one GEMM; outRowGroup = M for a plain matrix). An Int32Array needs accumulator.bits ≤ 32.
+   */
   out: Int32Array | Float64Array;
   outOffset: number;
   outRowStride: number;
   outColStride: number;
+  outRowGroup: number;
+  outRowGroupStride: number;
 }
 
 /**
@@ -69,6 +75,7 @@ const NC = 512;
 /** Register tile: 4 rows × 4 doubles (8 output columns on the default path, 4 on the pair path). */
 const MR = 4;
 const LANE = 2 ** 26;
+const INV_LANE = 2 ** -26;
 
 let packedA = new Float64Array(0);
 let packedB = new Float64Array(0);
@@ -111,11 +118,21 @@ export function runIntGemm(job: IntGemmJob): void {
  */
 
 /**
- * Decode B[k0..k0+kc, j0..j0+nc] into weightBlock (row-major by k, row stride nc), minus the column's
- * zero point unless `raw`. Packed 4-bit codes are read nibble by nibble.
+ * Decode B[k0..k0+kc, j0..j0+nc] into weightBlock (row-major by k, row stride nc; or column by column
+ * when `columnMajor`), minus the column's zero point unless `raw`. Packed 4-bit codes are read nibble
+ * by nibble.
  */
-function decodeWeightBlock(job: IntGemmJob, k0: number, kc: number, j0: number, nc: number, raw: boolean) {
+function decodeWeightBlock(
+  job: IntGemmJob,
+  k0: number,
+  kc: number,
+  j0: number,
+  nc: number,
+  raw: boolean,
+  columnMajor = false,
+) {
   weightBlock = grow(weightBlock, kc * nc);
+  const step = columnMajor ? 1 : nc;
   const dst = weightBlock;
   const { b, bKOffsets, bColStride } = job;
   const data = b.data;
@@ -125,17 +142,17 @@ function decodeWeightBlock(job: IntGemmJob, k0: number, kc: number, j0: number, 
     const j = j0 + c;
     const zp = raw ? 0 : perChannel ? zps[job.bZeroPointBase + j]! : zps[0]!;
     const base = job.bBase + j * bColStride;
-    let d = c;
+    let d = columnMajor ? c * kc : c;
     if (b.type === "int8" || b.type === "uint8") {
-      for (let p = 0; p < kc; p++, d += nc) dst[d] = data[base + bKOffsets[k0 + p]!]! - zp;
+      for (let p = 0; p < kc; p++, d += step) dst[d] = data[base + bKOffsets[k0 + p]!]! - zp;
     } else if (b.type === "int4") {
-      for (let p = 0; p < kc; p++, d += nc) {
+      for (let p = 0; p < kc; p++, d += step) {
         const idx = base + bKOffsets[k0 + p]!;
         const byte = data[idx >>> 1]!;
         dst[d] = (((idx & 1) === 0 ? byte << 28 : byte << 24) >> 28) - zp;
       }
     } else {
-      for (let p = 0; p < kc; p++, d += nc) {
+      for (let p = 0; p < kc; p++, d += step) {
         const idx = base + bKOffsets[k0 + p]!;
         const byte = data[idx >>> 1]!;
         dst[d] = ((idx & 1) === 0 ? byte & 0x0f : byte >> 4) - zp;
@@ -265,27 +282,50 @@ function macroTwoColumn(
   let bo = 0;
   for (let s = 0; s < full; s++, bo += kc * 4) {
     for (let i = 0, ao = 0; i < mc; i += MR, ao += stripA) {
-      microTwoColumn4x4(kc, Ap, ao, Bp, bo);
-      storeTile(E, eOff + i * ldE + s * 8, ldE, Math.min(MR, mc - i), 8, first);
+      if (mc - i >= MR) {
+        microTwoColumn4x4(kc, Ap, ao, Bp, bo, E, eOff + i * ldE + s * 8, ldE, !first);
+      } else {
+        microTwoColumn4x4(kc, Ap, ao, Bp, bo, tile, 0, 8, false);
+        storeTile(E, eOff + i * ldE + s * 8, ldE, mc - i, 8, first);
+      }
     }
   }
   for (let c0 = full * 8; c0 < nc; c0 += 2, bo += kc) {
     for (let i = 0, ao = 0; i < mc; i += MR, ao += stripA) {
-      microTwoColumn4x1(kc, Ap, ao, Bp, bo);
+      microTwoColumn4x1(kc, Ap, ao, Bp, bo, tile, 0, 8, false);
       storeTile(E, eOff + i * ldE + c0, ldE, Math.min(MR, mc - i), Math.min(2, nc - c0), first);
     }
   }
 }
 
-/** Split a two-column sum lo + hi·2^26 (|lo| < 2^25, so the rounding is never a tie). */
-function splitInto(v: number, t: number): void {
-  const hi = Math.round(v / LANE);
-  tile[t] = v - hi * LANE;
-  tile[t + 1] = hi;
+/**
+ * Split a two-column sum lo + hi·2^26 (|lo| < 2^25, so the rounding is never a tie) into D[d], D[d+1],
+ * overwriting or adding.
+ */
+function emit(D: Float64Array, d: number, v: number, add: boolean): void {
+  const hi = Math.round(v * INV_LANE);
+  const lo = v - hi * LANE;
+  if (add) {
+    D[d] += lo;
+    D[d + 1] += hi;
+  } else {
+    D[d] = lo;
+    D[d + 1] = hi;
+  }
 }
 
-/** 4 rows × 4 two-column doubles = a 4×8 tile of exact sums. */
-function microTwoColumn4x4(kc: number, Ap: Float64Array, ao: number, Bp: Float64Array, bo: number): void {
+/** 4 rows × 4 two-column doubles = a 4×8 tile of exact sums, into D (row stride ld). */
+function microTwoColumn4x4(
+  kc: number,
+  Ap: Float64Array,
+  ao: number,
+  Bp: Float64Array,
+  bo: number,
+  D: Float64Array,
+  d: number,
+  ld: number,
+  add: boolean,
+): void {
   let c00 = 0;
   let c01 = 0;
   let c02 = 0;
@@ -330,26 +370,39 @@ function microTwoColumn4x4(kc: number, Ap: Float64Array, ao: number, Bp: Float64
     ao += 4;
     bo += 4;
   }
-  splitInto(c00, 0);
-  splitInto(c01, 2);
-  splitInto(c02, 4);
-  splitInto(c03, 6);
-  splitInto(c10, 8);
-  splitInto(c11, 10);
-  splitInto(c12, 12);
-  splitInto(c13, 14);
-  splitInto(c20, 16);
-  splitInto(c21, 18);
-  splitInto(c22, 20);
-  splitInto(c23, 22);
-  splitInto(c30, 24);
-  splitInto(c31, 26);
-  splitInto(c32, 28);
-  splitInto(c33, 30);
+  const d1 = d + ld;
+  const d2 = d1 + ld;
+  const d3 = d2 + ld;
+  emit(D, d, c00, add);
+  emit(D, d + 2, c01, add);
+  emit(D, d + 4, c02, add);
+  emit(D, d + 6, c03, add);
+  emit(D, d1, c10, add);
+  emit(D, d1 + 2, c11, add);
+  emit(D, d1 + 4, c12, add);
+  emit(D, d1 + 6, c13, add);
+  emit(D, d2, c20, add);
+  emit(D, d2 + 2, c21, add);
+  emit(D, d2 + 4, c22, add);
+  emit(D, d2 + 6, c23, add);
+  emit(D, d3, c30, add);
+  emit(D, d3 + 2, c31, add);
+  emit(D, d3 + 4, c32, add);
+  emit(D, d3 + 6, c33, add);
 }
 
 /** 4 rows × 1 two-column double: the right edge (fewer than 8 columns left). */
-function microTwoColumn4x1(kc: number, Ap: Float64Array, ao: number, Bp: Float64Array, bo: number): void {
+function microTwoColumn4x1(
+  kc: number,
+  Ap: Float64Array,
+  ao: number,
+  Bp: Float64Array,
+  bo: number,
+  D: Float64Array,
+  d: number,
+  ld: number,
+  add: boolean,
+): void {
   let c0 = 0;
   let c1 = 0;
   let c2 = 0;
@@ -362,10 +415,10 @@ function microTwoColumn4x1(kc: number, Ap: Float64Array, ao: number, Bp: Float64
     c3 += Ap[ao + 3]! * b;
     ao += 4;
   }
-  splitInto(c0, 0);
-  splitInto(c1, 8);
-  splitInto(c2, 16);
-  splitInto(c3, 24);
+  emit(D, d, c0, add);
+  emit(D, d + ld, c1, add);
+  emit(D, d + 2 * ld, c2, add);
+  emit(D, d + 3 * ld, c3, add);
 }
 
 /** Write (first k-block) or add the valid rows × cols of `tile` into E. */
@@ -608,43 +661,114 @@ function finishWrapping(job: IntGemmJob): void {
   const bits = job.accumulator.bits;
   const { min, max } = accumulatorRange(bits);
   const E = exact;
-  const pairs = job.pairSaturation;
+  if (job.pairSaturation) addPairCorrections(job);
+  const G = job.outRowGroup;
+  const GS = job.outRowGroupStride;
   let outside = 0;
-  for (let i = 0; i < M; i++) {
-    const e = i * N;
-    const o = outOffset + i * outRowStride;
-    for (let j = 0; j < N; j++) {
-      let v = E[e + j]!;
-      if (pairs) v += pairCorrection(job, i, j);
-      if (bias !== null) v += bias[biasOffset + j]!;
-      if (v < min || v > max) {
-        outside++;
-        v = wrapToBits(v, bits);
+  if (outColStride <= outRowStride) {
+    for (let i = 0; i < M; i++) {
+      const e = i * N;
+      const o = outOffset + Math.floor(i / G) * GS + (i % G) * outRowStride;
+      for (let j = 0; j < N; j++) {
+        let v = E[e + j]! + (bias === null ? 0 : bias[biasOffset + j]!);
+        if (v < min || v > max) {
+          outside++;
+          v = wrapToBits(v, bits);
+        }
+        out[o + j * outColStride] = v;
       }
-      out[o + j * outColStride] = v;
+    }
+  } else {
+    // Convolution output: rows (output positions) are contiguous in `out`, so walk them innermost.
+    for (let g0 = 0, og = outOffset; g0 < M; g0 += G, og += GS) {
+      const rows = Math.min(G, M - g0);
+      for (let j = 0; j < N; j++) {
+        const b = bias === null ? 0 : bias[biasOffset + j]!;
+        const o = og + j * outColStride;
+        for (let i = 0, e = g0 * N + j; i < rows; i++, e += N) {
+          let v = E[e]! + b;
+          if (v < min || v > max) {
+            outside++;
+            v = wrapToBits(v, bits);
+          }
+          out[o + i * outRowStride] = v;
+        }
+      }
     }
   }
   if (job.overflow !== undefined) job.overflow.accumulator += outside;
 }
 
-/** A saturating accumulator: every addition clamps, so the order is part of the result. */
+function addPairCorrections(job: IntGemmJob): void {
+  const { M, N } = job;
+  const E = exact;
+  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) E[i * N + j] += pairCorrection(job, i, j);
+}
+
+/** Columns of B decoded at once by the saturating path. */
+const SATURATING_COLUMNS = 64;
+let rowBuffer = new Float64Array(0);
+
+/**
+ * A saturating accumulator: every addition clamps, so the order is part of the result. One output at
+ * a time, from a decoded row of A and a decoded block of B's columns (unit stride in both).
+ */
 function saturatingPath(job: IntGemmJob): void {
-  const { M, N, K, aData: a, aZeroPoint, bias, biasOffset, out } = job;
+  const { M, N, K, aData: a, bias, biasOffset, out } = job;
   const { min, max } = accumulatorRange(job.accumulator.bits);
   const pairs = job.pairSaturation;
-  const za = pairs ? 0 : aZeroPoint;
+  const za = pairs ? 0 : job.aZeroPoint;
+  rowBuffer = grow(rowBuffer, K);
+  const row = rowBuffer;
   let saturatedOutputs = 0;
   let saturatedPairs = 0;
-  for (let j = 0; j < N; j++) {
-    decodeWeightBlock(job, 0, K, j, 1, pairs);
+  for (let jc = 0; jc < N; jc += SATURATING_COLUMNS) {
+    const nc = Math.min(SATURATING_COLUMNS, N - jc);
+    decodeWeightBlock(job, 0, K, jc, nc, pairs, true);
     const w = weightBlock;
     for (let i = 0; i < M; i++) {
       const r = job.aOffset + i * job.aRowStride;
-      let acc = 0;
-      let hit = false;
-      if (!pairs) {
-        for (let k = 0; k < K; k++) {
-          acc += (a[r + k]! - za) * w[k]!;
+      for (let k = 0; k < K; k++) row[k] = a[r + k]! - za;
+      const outRow =
+        job.outOffset +
+        Math.floor(i / job.outRowGroup) * job.outRowGroupStride +
+        (i % job.outRowGroup) * job.outRowStride;
+      for (let c = 0; c < nc; c++) {
+        const j = jc + c;
+        const wo = c * K;
+        let acc = 0;
+        let hit = false;
+        if (!pairs) {
+          for (let k = 0; k < K; k++) {
+            acc += row[k]! * w[wo + k]!;
+            if (acc > max) {
+              acc = max;
+              hit = true;
+            } else if (acc < min) {
+              acc = min;
+              hit = true;
+            }
+          }
+        } else {
+          for (let k = 0; k < K; k += 2) {
+            let s = row[k]! * w[wo + k]! + (k + 1 < K ? row[k + 1]! * w[wo + k + 1]! : 0);
+            if (s > INT16_MAX) {
+              s = INT16_MAX;
+              saturatedPairs++;
+            } else if (s < INT16_MIN) {
+              s = INT16_MIN;
+              saturatedPairs++;
+            }
+            acc += s;
+            if (acc > max) {
+              acc = max;
+              hit = true;
+            } else if (acc < min) {
+              acc = min;
+              hit = true;
+            }
+          }
+          acc += pairCorrection(job, i, j);
           if (acc > max) {
             acc = max;
             hit = true;
@@ -653,17 +777,8 @@ function saturatingPath(job: IntGemmJob): void {
             hit = true;
           }
         }
-      } else {
-        for (let k = 0; k < K; k += 2) {
-          let s = a[r + k]! * w[k]! + (k + 1 < K ? a[r + k + 1]! * w[k + 1]! : 0);
-          if (s > INT16_MAX) {
-            s = INT16_MAX;
-            saturatedPairs++;
-          } else if (s < INT16_MIN) {
-            s = INT16_MIN;
-            saturatedPairs++;
-          }
-          acc += s;
+        if (bias !== null) {
+          acc += bias[biasOffset + j]!;
           if (acc > max) {
             acc = max;
             hit = true;
@@ -672,27 +787,9 @@ function saturatingPath(job: IntGemmJob): void {
             hit = true;
           }
         }
-        acc += pairCorrection(job, i, j);
-        if (acc > max) {
-          acc = max;
-          hit = true;
-        } else if (acc < min) {
-          acc = min;
-          hit = true;
-        }
+        if (hit) saturatedOutputs++;
+        out[outRow + j * job.outColStride] = acc;
       }
-      if (bias !== null) {
-        acc += bias[biasOffset + j]!;
-        if (acc > max) {
-          acc = max;
-          hit = true;
-        } else if (acc < min) {
-          acc = min;
-          hit = true;
-        }
-      }
-      if (hit) saturatedOutputs++;
-      out[job.outOffset + i * job.outRowStride + j * job.outColStride] = acc;
     }
   }
   if (job.overflow !== undefined) {
