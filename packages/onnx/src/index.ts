@@ -1,13 +1,13 @@
 export * from "./builder/attributes.js";
 export * from "./builder/graph-builder.js";
 export * from "./builder/opset.js";
-export * from "./proto/codec.js";
-export * from "./proto/schema.js";
-export * from "./proto/tensor-data.js";
-export * from "./proto/types.js";
 export { exportOnnx, exportOnnxModel, ONNX_PRODUCER } from "./export/export-float.js";
 export { EXPORT_OPSETS, type ExportDefaults, type FloatExportOptions } from "./export/export-options.js";
 export { CHECKED_OPS, checkOnnxModel } from "./export/onnx-checker.js";
 export { IMPORT_OPSETS, IMPORTED_OPS, importOnnx } from "./import/import-onnx.js";
-export { type ImportedModelInfo, type ImportedStep, ImportedOnnxModel } from "./import/imported-model.js";
+export { type ImportedModelInfo, ImportedOnnxModel, type ImportedStep } from "./import/imported-model.js";
 export { ClampRange, ReshapeSamples } from "./import/replay-modules.js";
+export * from "./proto/codec.js";
+export * from "./proto/schema.js";
+export * from "./proto/tensor-data.js";
+export * from "./proto/types.js";
