@@ -3,29 +3,32 @@ import { roundHalfAway } from "@quant-trim/quant";
 /*
  * The fixed-point arithmetic of gemmlowp and TFLite, exact for every int32 input.
  *
- * An int32 × int32 product needs up to 63 bits, more than a double's 53, so no product is ever formed
- * as one double. Instead `b` is split into a signed high half and an unsigned low 16-bit half:
- * `a·b = a·bh·2^16 + a·bl`, where both partial products fit a double exactly (≤ 2^46 and < 2^47). The
- * quotient `floor(a·b / 2^31)` is assembled from them without rounding (see `floorProductOver2p31`), and
- * the bits below 2^31 come from `Math.imul`, which returns the exact low 32 bits of the product. No
- * BigInt, no allocation: these run once per output element.
+ * An int32 × int32 product needs up to 63 bits, more than a double's 53, so the rounded double product
+ * alone cannot say where the product's fractional part lies. `Math.imul` supplies the exact low 32 bits;
+ * the double product, accurate to 2^9, supplies the high part, which is an exact integer once the low
+ * bits are subtracted (see `floorProductOver2p31`). Together they give every bit of the 64-bit product
+ * with a handful of int32 and double operations. No BigInt, no allocation: these run once per output
+ * element.
  */
 
 export const INT32_MIN = -2147483648;
 export const INT32_MAX = 2147483647;
 const TWO_P15 = 32768;
-const TWO_P16 = 65536;
 const TWO_P31 = 2147483648;
 
-/** `floor(a·b / 2^31)` for int32 `a`, `b`; the result lies in [−2^31, 2^31]. */
-function floorProductOver2p31(a: number, b: number): number {
-  const bh = b >> 16; // signed high half
-  const bl = b & 0xffff; // unsigned low half
-  const high = a * bh; // a·b = high·2^16 + a·bl, both terms exact in a double
-  // high·2^16 = q·2^31 + r·2^16 with r ∈ [0, 2^15): the remaining sum r·2^16 + a·bl stays below 2^48.
-  const q = Math.floor(high / TWO_P15);
-  const r = high - q * TWO_P15;
-  return q + Math.floor((r * TWO_P16 + a * bl) / TWO_P31);
+/** 2^−32: multiplying by it is exact and, unlike a division, cheap. */
+const INV_P32 = 1 / 4294967296;
+
+/**
+ * `floor(a·b / 2^31)` for int32 `a`, `b`; the result lies in [−2^31, 2^31]. `Math.imul` gives the exact
+ * low 32 bits `low` of the product p, so p = k·2^32 + low for an integer k. The double product is within
+ * 2^9 of p, so `(a·b − low) / 2^32` lies within 2^−22 of k and rounds to it exactly. Then
+ * floor(p / 2^31) = 2k + floor(low / 2^31), the last term being low's sign bit.
+ */
+export function floorProductOver2p31(a: number, b: number): number {
+  const low = Math.imul(a, b);
+  const k = Math.round((a * b - low) * INV_P32);
+  return 2 * k + (low >> 31);
 }
 
 /** Bit 30 of the two's-complement product a·b: 1 when the part below 2^31 is at least one half. */
@@ -70,7 +73,7 @@ export function roundingDivideByPot(x: number, exponent: number): number {
 
 /** Unchecked `roundingDivideByPot` (int32 x, exponent in [0, 31]). */
 export function rdbpot(x: number, exponent: number): number {
-  const mask = (2 ** exponent - 1) | 0; // 2^31 − 1 for exponent 31, still a positive int32
+  const mask = ((1 << exponent) - 1) | 0; // exponent 31: (−2^31 − 1) | 0 = 2^31 − 1, still right
   const remainder = x & mask;
   const threshold = (mask >> 1) + (x < 0 ? 1 : 0);
   return (x >> exponent) + (remainder > threshold ? 1 : 0);
@@ -184,9 +187,10 @@ export function mbqmSingle(x: number, multiplier: number, shift: number): number
     // of 2^31, so f (less than one such unit) cannot change floor((p + 2^(30+r)) / 2^(31+r)).
     const t = floorProductOver2p31(x, multiplier);
     if (shift === 0) return t + productBit30(x, multiplier);
+    // floor((t + 2^(r−1)) / 2^r) in int32 operations: compare the bits shifted out with the half.
     const r = -shift;
-    const half = 2 ** (r - 1);
-    return Math.floor((t + half) / 2 ** r);
+    const mask = ((1 << r) - 1) | 0;
+    return (t >> r) + ((t & mask) >= 1 << (r - 1) ? 1 : 0);
   }
   // n = 31 − shift ∈ [1, 30]: the full 64-bit sum, then its low 32 bits after the arithmetic shift.
   const n = 31 - shift;

@@ -1,5 +1,6 @@
 import { roundHalfEven } from "@quant-trim/quant";
 import {
+  floorProductOver2p31,
   INT32_MAX,
   INT32_MIN,
   MAX_MULTIPLIER_SHIFT,
@@ -227,17 +228,20 @@ function shiftRoundingCode(fn: string, rounding: ShiftRounding): number {
 
 /** `x · 2^k` rounded by `code`, int32 x, k in [−31, 31]. */
 function shiftPowerOfTwo(x: number, k: number, code: number): number {
-  if (k >= 0) return x * 2 ** k;
+  if (k >= 0) return x * POWERS_OF_TWO[k]!;
   const s = -k;
   const floor = x >> s; // s ≤ 31: JavaScript shifts by s mod 32, which is s
-  const rem = x - floor * 2 ** s; // in [0, 2^s)
-  const half = 2 ** (s - 1);
+  const rem = x & (((1 << s) - 1) | 0); // x − floor·2^s, in [0, 2^s)
+  const half = 1 << (s - 1);
   if (rem > half) return floor + 1;
   if (rem < half) return floor;
   if (code === HALF_UP) return floor + 1;
   if (code === HALF_AWAY) return x < 0 ? floor : floor + 1;
   return (floor & 1) === 0 ? floor : floor + 1;
 }
+
+/** 2^0 … 2^31, so a left shift is one exact multiply (no int32 wrap, no Math.pow per element). */
+const POWERS_OF_TWO = Float64Array.from({ length: 32 }, (_, k) => 2 ** k);
 
 /* ----------------------------------------------------------------------------------------------------
  * Output stages.
@@ -341,31 +345,9 @@ export function requantizeInto(
   const run = perTensor ? acc.length : inner;
   let clamps: number;
   if (mode === "gemmlowp") {
-    clamps = requantizeFixedPoint(
-      acc,
-      out,
-      prepared.multiplier,
-      prepared.shift,
-      ch,
-      run,
-      zp,
-      qmin,
-      qmax,
-      false,
-    );
+    clamps = requantizeGemmlowpLoop(acc, out, prepared.multiplier, prepared.shift, ch, run, zp, qmin, qmax);
   } else if (mode === "single-rounding") {
-    clamps = requantizeFixedPoint(
-      acc,
-      out,
-      prepared.multiplier,
-      prepared.shift,
-      ch,
-      run,
-      zp,
-      qmin,
-      qmax,
-      true,
-    );
+    clamps = requantizeSingleLoop(acc, out, prepared.multiplier, prepared.shift, ch, run, zp, qmin, qmax);
   } else if (mode === "float32") {
     clamps = requantizeMlas(acc, out, prepared.scaleF32, ch, run, zp, qmin, qmax);
   } else {
@@ -377,7 +359,11 @@ export function requantizeInto(
   }
 }
 
-function requantizeFixedPoint(
+/**
+ * gemmlowp double rounding over one run of elements per channel, with the per-channel constants
+ * hoisted and SRDHM/RDBPOT written out (the multiplier is ≥ 0, so SRDHM's saturating case cannot occur).
+ */
+function requantizeGemmlowpLoop(
   acc: Int32Array,
   out: IntArray,
   multiplier: Int32Array,
@@ -387,7 +373,6 @@ function requantizeFixedPoint(
   zp: number,
   qmin: number,
   qmax: number,
-  single: boolean,
 ): number {
   let clamps = 0;
   const n = acc.length;
@@ -395,9 +380,62 @@ function requantizeFixedPoint(
     for (let c = 0; c < channels; c++) {
       const m = multiplier[c]!;
       const s = shift[c]!;
+      const leftMul = s > 0 ? 1 << s : 1; // the C++ `x * (1 << left)`, wrapping as int32
+      const right = s > 0 ? 0 : -s;
+      const mask = ((1 << right) - 1) | 0;
+      const halfMask = mask >> 1;
       const end = start + inner;
       for (let i = start; i < end; i++) {
-        let v = (single ? mbqmSingle(acc[i]!, m, s) : mbqmDouble(acc[i]!, m, s)) + zp;
+        const a = Math.imul(acc[i]!, leftMul);
+        const h = floorProductOver2p31(a, m) + ((Math.imul(a, m) >>> 30) & 1);
+        let v = (h >> right) + ((h & mask) > halfMask + (h < 0 ? 1 : 0) ? 1 : 0) + zp;
+        if (v < qmin) {
+          v = qmin;
+          clamps++;
+        } else if (v > qmax) {
+          v = qmax;
+          clamps++;
+        }
+        out[i] = v;
+      }
+      start = end;
+    }
+  }
+  return clamps;
+}
+
+/** Single rounding; channels with a right shift (the usual case) take an int32-only path. */
+function requantizeSingleLoop(
+  acc: Int32Array,
+  out: IntArray,
+  multiplier: Int32Array,
+  shift: Int32Array,
+  channels: number,
+  inner: number,
+  zp: number,
+  qmin: number,
+  qmax: number,
+): number {
+  let clamps = 0;
+  const n = acc.length;
+  for (let start = 0; start < n; ) {
+    for (let c = 0; c < channels; c++) {
+      const m = multiplier[c]!;
+      const s = shift[c]!;
+      const r = s > 0 ? 0 : -s;
+      const mask = ((1 << r) - 1) | 0;
+      const half = r > 0 ? 1 << (r - 1) : 0;
+      const end = start + inner;
+      for (let i = start; i < end; i++) {
+        const x = acc[i]!;
+        let v: number;
+        if (s > 0) {
+          v = mbqmSingle(x, m, s);
+        } else {
+          const t = floorProductOver2p31(x, m);
+          v = r === 0 ? t + ((Math.imul(x, m) >>> 30) & 1) : (t >> r) + ((t & mask) >= half ? 1 : 0);
+        }
+        v += zp;
         if (v < qmin) {
           v = qmin;
           clamps++;
