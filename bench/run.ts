@@ -28,7 +28,7 @@ const failed: string[] = [];
 for (const file of files) {
   const start = performance.now();
   console.error(`bench: running ${file} …`);
-  const child = spawnSync(process.execPath, ["--import", "tsx", `bench/${file}`], {
+  const child = spawnSync(process.execPath, ["--conditions=source", "--import", "tsx", `bench/${file}`], {
     cwd: repoRoot,
     stdio: "inherit",
   });
