@@ -336,7 +336,7 @@ describe("addIntMlas (onnxruntime QLinearAdd)", () => {
         const { qmin, qmax } = qRange(out.spec);
         const want = elementsOf(a, b, outShape).map(([x, y]) => {
           let c: number;
-          if (same ? aSize === 1 && bSize !== 1 : aSpan && !bSpan) c = refFmaF32(y, rb, f(fixed + f(x * ra)));
+          if (same ? aSize === 1 : aSpan) c = refFmaF32(y, rb, f(fixed + f(x * ra)));
           else if (same ? bSize === 1 : bSpan) c = refFmaF32(x, ra, f(fixed + f(y * rb)));
           else c = refFmaF32(x, ra, refFmaF32(y, rb, fixed));
           return Math.min(Math.max(refRoundHalfEven(c), qmin), qmax);

@@ -340,7 +340,7 @@ export function mulInt(
  * r_a = fp32(s_a / s_c), r_b = fp32(s_b / s_c) and fixed = fp32(zp_c − fp32(fp32(r_a·zp_a) + fp32(r_b·zp_b))),
  * each element is `rne(fma(a, r_a, fma(b, r_b, fixed)))` on the raw codes, saturated to the type; an
  * operand that is one value per span (a scalar, or repeated along the innermost axis) is folded into
- * `fixed` first (`fixed + fp32(b·r_b)`, then one fma). "scalar" (the portable C++ helper, also used for
+ * `fixed` first (`fixed + fp32(b·r_b)`, then one fma); when both are, `a` is the one folded. "scalar" (the portable C++ helper, also used for
  * 16-bit types): dequantize both in float32, add, divide by s_c, clamp to the range minus zp_c, add
  * zp_c, round half to even.
  */
@@ -405,7 +405,9 @@ export function addIntMlas(
       const x = A.data[aIndex === null ? i : aIndex[i]!]!;
       const y = B.data[bIndex === null ? i : bIndex[i]!]!;
       let c: number;
-      if (bc.aScalarSpan && !bc.bScalarSpan) c = fmaF32(y, rb, f(fixed + f(x * ra)));
+      // A one-value operand is folded into the constant, `a` first when both are (LengthA == 1 is tested
+      // before LengthB == 1 in MLAS).
+      if (bc.aScalarSpan) c = fmaF32(y, rb, f(fixed + f(x * ra)));
       else if (bc.bScalarSpan) c = fmaF32(x, ra, f(fixed + f(y * rb)));
       else c = fmaF32(x, ra, fmaF32(y, rb, fixed));
       let v = cvtpsEpi32(c);
