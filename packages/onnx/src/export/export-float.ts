@@ -17,11 +17,18 @@ import { checkOnnxModel } from "./onnx-checker.js";
 export const ONNX_PRODUCER = "quant-trim";
 
 /** The model's module graph for export: every known layer one node, anything else opened. */
-export function traceForExport(model: Module, inputShape: readonly number[]): TraceGraph {
-  return nn.trace(model, T.zeros([EXPORT_TRACE_BATCH, ...inputShape]), {
-    isLeaf: isExportedLayer,
-    constantValues: 0,
-  });
+export function traceForExport(fn: string, model: Module, inputShape: readonly number[]): TraceGraph {
+  try {
+    return nn.trace(model, T.zeros([EXPORT_TRACE_BATCH, ...inputShape]), {
+      isLeaf: isExportedLayer,
+      constantValues: 0,
+    });
+  } catch (e) {
+    throw new Error(
+      `${fn}: the model does not run on inputShape [${inputShape.join(", ")}]: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
 }
 
 /** The float lowering's answers: weights as float32 initializers named as in the state dict. */
@@ -75,8 +82,9 @@ export function wrapModel(
  */
 export function exportOnnxModel(model: Module, options: FloatExportOptions = {}): ModelProto {
   const fn = "exportOnnx";
+  if (!(model instanceof nn.Module)) throw new Error(`${fn}: model must be an nn.Module`);
   const o = resolveFloatOptions(fn, options, exportDefaultsOf(model));
-  const graph = traceForExport(model, o.inputShape);
+  const graph = traceForExport(fn, model, o.inputShape);
   const writer = new OnnxGraphWriter(o.graphName, fn);
   lowerTrace(graph, model, writer, floatHooks(writer), {
     fn,

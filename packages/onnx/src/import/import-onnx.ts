@@ -272,16 +272,13 @@ class Importer {
     const candidates: string[] = [];
     const w = layer.weightName;
     if (w?.endsWith(".weight")) candidates.push(w.slice(0, -".weight".length));
-    if (node.name) {
-      candidates.push(node.name);
-      // "block.add#0" → "block.add_0", "/conv1/Conv" → "_conv1_Conv": readable and still unique.
-      candidates.push(
-        node.name
-          .replace(/[^A-Za-z0-9_.]/g, "_")
-          .replace(/^\.+|\.+$/g, "")
-          .replace(/\.{2,}/g, "."),
-      );
-    }
+    const name = node.name ?? "";
+    candidates.push(name);
+    // This package's op handles: "block.add#0" → "block.add_0".
+    candidates.push(name.replace(/#/g, "_"));
+    // PyTorch's exporter names nodes by module scope and op: "/layer1/relu/Relu" → "layer1.relu".
+    const scopes = name.split("/").filter((s) => s !== "");
+    if (name.startsWith("/") && scopes.length > 1) candidates.push(scopes.slice(0, -1).join("."));
     for (const c of candidates) if (isDottedPath(c) && !this.result.isPathTaken(c)) return c;
     let path: string;
     do path = `${node.opType.toLowerCase()}_${this.#generated++}`;
