@@ -1,3 +1,4 @@
+import { defineKernel } from "./backend/registry.js";
 import { fmtShape, ShapeError } from "./errors.js";
 import { gemm } from "./gemm.js";
 import { checkInts, stridePaddingDilation, type WindowGeometry } from "./pair.js";
@@ -15,9 +16,24 @@ export type Conv2dOptions = {
  * Everything the kernels need about one convolution, validated once. Input is NCHW; the kernel window
  * of output pixel (oh, ow) covers input rows oh·sH − pH + ki·dH and columns ow·sW − pW + kj·dW.
  */
-interface ConvGeometry extends WindowGeometry {
+export interface ConvGeometry extends WindowGeometry {
   groups: number;
 }
+
+/** Kernel contracts behind the validation of conv2d and its two gradients (all arguments checked). */
+export type Conv2dForwardKernel = (g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null) => Tensor;
+export type Conv2dBackwardInputKernel = (
+  g: ConvGeometry,
+  dy: Tensor,
+  w: Tensor,
+  xShape: readonly number[],
+) => Tensor;
+export type Conv2dBackwardWeightKernel = (
+  g: ConvGeometry,
+  dy: Tensor,
+  x: Tensor,
+  wShape: readonly number[],
+) => Tensor;
 
 /** Output shape [N, Cout, Hout, Wout] of conv2d for x [N, Cin, H, W] and w [Cout, Cin/groups, kH, kW]. */
 export function conv2dOutputShape(
@@ -101,6 +117,12 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
       `bias has shape ${fmtShape(bias.shape)}, expected [${Cout}] for weight ${fmtShape(w.shape)}`,
     );
   }
+  return conv2dForwardKernel.current(g, x, w, bias ?? null);
+}
+
+/** The `js` backend's forward convolution: per image, im2col into a scratch buffer, then gemm. */
+function conv2dForwardJs(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
+  const Cout = w.shape[0]!;
   const dtype = resultType(x, w);
   const xc = x.contiguous();
   const wc = w.contiguous();
@@ -167,6 +189,12 @@ export function conv2dBackwardInput(
   const g = convGeometry(op, xShape, w.shape, opts);
   const Cout = w.shape[0]!;
   checkGradShape(op, "dy", dy.shape, [g.N, Cout, g.Hout, g.Wout]);
+  return conv2dBackwardInputKernel.current(g, dy, w, xShape);
+}
+
+/** The `js` backend's input gradient: per image and group, wᵀ · dy with gemm, then col2im. */
+function conv2dBackwardInputJs(g: ConvGeometry, dy: Tensor, w: Tensor, xShape: readonly number[]): Tensor {
+  const Cout = w.shape[0]!;
   const dtype = resultType(dy, w);
   const dyc = dy.contiguous();
   const wc = w.contiguous();
@@ -219,6 +247,12 @@ export function conv2dBackwardWeight(
   const g = convGeometry(op, x.shape, wShape, opts);
   const Cout = wShape[0]!;
   checkGradShape(op, "dy", dy.shape, [g.N, Cout, g.Hout, g.Wout]);
+  return conv2dBackwardWeightKernel.current(g, dy, x, wShape);
+}
+
+/** The `js` backend's weight gradient: Σₙ dyₙ · im2col(xₙ)ᵀ per group, the columns rebuilt per image. */
+function conv2dBackwardWeightJs(g: ConvGeometry, dy: Tensor, x: Tensor, wShape: readonly number[]): Tensor {
+  const Cout = wShape[0]!;
   const dtype = resultType(dy, x);
   const dyc = dy.contiguous();
   const xc = x.contiguous();
@@ -260,6 +294,16 @@ export function conv2dBackwardWeight(
   }
   return new Tensor(dw, [...wShape]);
 }
+
+const conv2dForwardKernel = defineKernel<Conv2dForwardKernel>("conv2d", conv2dForwardJs);
+const conv2dBackwardInputKernel = defineKernel<Conv2dBackwardInputKernel>(
+  "conv2dBackwardInput",
+  conv2dBackwardInputJs,
+);
+const conv2dBackwardWeightKernel = defineKernel<Conv2dBackwardWeightKernel>(
+  "conv2dBackwardWeight",
+  conv2dBackwardWeightJs,
+);
 
 // ---------------------------------------------------------------------------------------------------
 // Kernels on one image.

@@ -13,14 +13,15 @@
  * broadcasts one A value per row (`v128.load32_splat`) and does MR·NR/4 multiplies and adds: with MR = 4,
  * NR = 8 that is 8 accumulators, 2 B vectors and 1 broadcast, 11 of x64's 16 vector registers. (Plain
  * WebAssembly SIMD has no fused multiply-add; relaxed SIMD's `f32x4.relaxed_madd` is not enabled by
- * default in Node 20.) The k loop is unrolled by `UNROLL` so loop overhead and pointer updates amortise.
+ * default in Node 20.) The k loop is not unrolled: measured, unrolling by 2 or 4 made V8's optimising
+ * compiler hoist every load of the unrolled body, run out of registers and spill the accumulators,
+ * which cost 15–30 % (29 GFLOP/s for the plain loop against 25 and 20 on one macro-kernel block).
  */
 import type { FunctionBuilder, Local, WasmModuleBuilder } from "./assembler.js";
 
 /** Register tile: rows of A per strip and columns of B per strip (a multiple of 4). */
 export const GEMM_MR = 4;
 export const GEMM_NR = 8;
-const UNROLL = 1;
 
 /** Export names. */
 export const GEMM_PACK_A = "gemm_f32_pack_a";
@@ -51,12 +52,20 @@ export interface GemmF32Exports {
     alpha: number,
   ) => void;
   /**
-   * C[mc×nc] (byte row stride `ldc`) = (accumulate ? C : 0) + packedA · packedB over one k-block of
-   * `kc`. `tile` is MR·NR·4 bytes of scratch for the edge tiles.
+   * C[mc×nc] (byte row stride `ldc`) = (accumulate ? C : 0) + packedA · B over one k-block of `kc`.
+   * Consecutive A strips start `aStrip` bytes apart (kc·MR·4 when packed per k-block, more when a panel
+   * packed over a longer K is used one k-block at a time). B is read as strips too: strip s starts at
+   * bp + s·bStrip and its row k at + k·bK, NR floats each. Packed B has bK = NR·4 and bStrip = kc·NR·4;
+   * a row-major B (ld floats per row) is read in place with bK = 4·ld and bStrip = NR·4, provided the
+   * NR·4 bytes after the last row's final strip are readable (edge lanes read past the row; their
+   * results are never stored). `tile` is MR·NR·4 bytes of scratch for the edge tiles.
    */
   [GEMM_MACRO]: (
     ap: number,
+    aStrip: number,
     bp: number,
+    bStrip: number,
+    bK: number,
     c: number,
     mc: number,
     nc: number,
@@ -67,20 +76,19 @@ export interface GemmF32Exports {
   ) => void;
 }
 
-/** Tile shape and unrolling; other values than the defaults exist for tuning experiments. */
+/** Tile shape; other values than the defaults exist for tuning experiments. */
 export interface GemmTileOptions {
   mr: number;
   nr: number;
-  unroll: number;
 }
 
 export function emitGemmF32(
   m: WasmModuleBuilder,
-  tile: GemmTileOptions = { mr: GEMM_MR, nr: GEMM_NR, unroll: UNROLL },
+  tile: GemmTileOptions = { mr: GEMM_MR, nr: GEMM_NR },
 ): void {
   emitPack(m, GEMM_PACK_A, tile.mr);
   emitPack(m, GEMM_PACK_B, tile.nr);
-  emitMacroKernel(m, tile.mr, tile.nr, tile.unroll);
+  emitMacroKernel(m, tile.mr, tile.nr);
 }
 
 /** `dst ← min(a, b)` on i32 locals. */
@@ -172,13 +180,13 @@ function emitPack(m: WasmModuleBuilder, name: string, width: number): void {
   );
 }
 
-function emitMacroKernel(m: WasmModuleBuilder, MR: number, NR: number, UNROLL: number): void {
+function emitMacroKernel(m: WasmModuleBuilder, MR: number, NR: number): void {
   const H = NR / 4;
   m.addFunction(
     GEMM_MACRO,
-    ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"],
+    ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"],
     [],
-    (f, ap, bp, c, mc, nc, kc, ldc, accumulate, tile) => {
+    (f, ap, aStripBytes, bp, bStripBytes, bK, c, mc, nc, kc, ldc, accumulate, tile) => {
       const j = f.local("i32");
       const i = f.local("i32");
       const nr = f.local("i32");
@@ -200,14 +208,14 @@ function emitMacroKernel(m: WasmModuleBuilder, MR: number, NR: number, UNROLL: n
       const b: Local[] = Array.from({ length: H }, () => f.local("v128"));
       const a = f.local("v128");
 
-      const step = (u: number) => {
+      const step = () => {
         for (let h = 0; h < H; h++)
           f.get(pb)
-            .simdMem("v128_load", (u * NR + 4 * h) * 4)
+            .simdMem("v128_load", 16 * h)
             .set(b[h]!);
         for (let row = 0; row < MR; row++) {
           f.get(pa)
-            .simdMem("v128_load32_splat", (u * MR + row) * 4)
+            .simdMem("v128_load32_splat", row * 4)
             .set(a);
           for (let h = 0; h < H; h++) {
             f.get(acc[row]![h]!).get(a).get(b[h]!).simd("f32x4_mul").simd("f32x4_add").set(acc[row]![h]!);
@@ -228,25 +236,12 @@ function emitMacroKernel(m: WasmModuleBuilder, MR: number, NR: number, UNROLL: n
           f.get(aStrip).set(pa);
           f.get(bStrip).set(pb);
           f.get(kc).set(k);
-          f.block((exit) => {
-            f.loop((top) => {
-              f.get(k).i32Const(UNROLL).i32("lt_s").brIf(exit);
-              for (let u = 0; u < UNROLL; u++) step(u);
-              f.addTo(pa, UNROLL * MR * 4);
-              f.addTo(pb, UNROLL * NR * 4);
-              f.addTo(k, -UNROLL);
-              f.br(top);
-            });
-          });
-          f.block((exit) => {
-            f.loop((top) => {
-              f.get(k).i32("eqz").brIf(exit);
-              step(0);
-              f.addTo(pa, MR * 4);
-              f.addTo(pb, NR * 4);
-              f.addTo(k, -1);
-              f.br(top);
-            });
+          // kc ≥ 1, so the loop tests at the bottom.
+          f.loop((top) => {
+            step();
+            f.addTo(pa, MR * 4);
+            f.get(pb).get(bK).i32("add").set(pb);
+            f.get(k).i32Const(1).i32("sub").tee(k).brIf(top);
           });
           // C address of the tile: c + i·ldc + 4·j.
           f.get(i).get(ldc).i32("mul").get(c).i32("add").get(j).i32Const(2).i32("shl").i32("add").set(cRow);
@@ -314,19 +309,9 @@ function emitMacroKernel(m: WasmModuleBuilder, MR: number, NR: number, UNROLL: n
                 });
               },
             );
-          f.get(aStrip)
-            .get(kc)
-            .i32Const(MR * 4)
-            .i32("mul")
-            .i32("add")
-            .set(aStrip);
+          f.get(aStrip).get(aStripBytes).i32("add").set(aStrip);
         });
-        f.get(bStrip)
-          .get(kc)
-          .i32Const(NR * 4)
-          .i32("mul")
-          .i32("add")
-          .set(bStrip);
+        f.get(bStrip).get(bStripBytes).i32("add").set(bStrip);
       });
     },
   );

@@ -83,7 +83,20 @@ export const gemmWasm: GemmKernel = (
         for (let ic = 0; ic < M; ic += M_BLOCK) {
           const mc = Math.min(M_BLOCK, M - ic);
           ex[GEMM_PACK_A](aRaw + ic * aLane + pc * aK, aLane, aK, mc, kc, aPack, alpha);
-          ex[GEMM_MACRO](aPack, bPack, cW + (ic * N + jc) * 4, mc, nc, kc, N * 4, accumulate, rt.gemmTile);
+          ex[GEMM_MACRO](
+            aPack,
+            kc * GEMM_MR * 4,
+            bPack,
+            kc * GEMM_NR * 4,
+            GEMM_NR * 4,
+            cW + (ic * N + jc) * 4,
+            mc,
+            nc,
+            kc,
+            N * 4,
+            accumulate,
+            rt.gemmTile,
+          );
         }
       }
     }

@@ -3,6 +3,10 @@
  * entry; the WebAssembly module itself is only assembled when one of these kernels first runs.
  */
 import { registerKernel } from "../backend/registry.js";
+import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from "./conv.js";
 import { gemmWasm } from "./gemm-f32.js";
 
 registerKernel("gemm", "wasm", gemmWasm);
+registerKernel("conv2d", "wasm", conv2dForwardWasm);
+registerKernel("conv2dBackwardInput", "wasm", conv2dBackwardInputWasm);
+registerKernel("conv2dBackwardWeight", "wasm", conv2dBackwardWeightWasm);

@@ -4,12 +4,13 @@
  * own growable memory, managed by a `WasmHeap`.
  */
 import { WasmModuleBuilder } from "./assembler.js";
+import { type ConvExports, emitConv } from "./conv-kernel.js";
 import { emitGemmF32, GEMM_MR, GEMM_NR, type GemmF32Exports } from "./gemm-f32-kernel.js";
 import { WasmHeap } from "./heap.js";
 import { simdSupported } from "./simd-support.js";
 import { type WasmMemory, webAssembly } from "./wasm-api.js";
 
-export type KernelExports = GemmF32Exports;
+export type KernelExports = GemmF32Exports & ConvExports;
 
 export interface WasmRuntime {
   readonly exports: KernelExports;
@@ -24,6 +25,7 @@ let runtime: WasmRuntime | undefined;
 export function kernelModuleBytes(): Uint8Array {
   const m = new WasmModuleBuilder().defineMemory(16);
   emitGemmF32(m);
+  emitConv(m);
   return m.encode();
 }
 
@@ -36,7 +38,8 @@ export function wasmRuntime(): WasmRuntime {
   const wa = webAssembly()!;
   const instance = new wa.Instance(new wa.Module(kernelModuleBytes()), {});
   const memory = instance.exports.memory as WasmMemory;
-  const heap = new WasmHeap(memory, 0);
+  // Address 0 stays unused so that 0 can mean "no buffer" (e.g. no bias).
+  const heap = new WasmHeap(memory, 64);
   runtime = {
     exports: instance.exports as unknown as KernelExports,
     heap,
