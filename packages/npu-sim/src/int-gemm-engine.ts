@@ -70,7 +70,7 @@ export interface IntGemmJob {
 const KC = 256;
 /** Rows of A packed at once (128 · 256 doubles = 256 KiB, resident in L2). */
 const MC = 128;
-/** Columns of B packed at once (256 · 256 doubles = 512 KiB, resident in L2). */
+/** Columns of B packed at once (256 two-column doubles × 256 k = 512 KiB, resident in L2). */
 const NC = 512;
 /** Register tile: 4 rows × 4 doubles (8 output columns on the default path, 4 on the pair path). */
 const MR = 4;
