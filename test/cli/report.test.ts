@@ -4,8 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import {
+  alignDecimals,
   type ExperimentResults,
   escapeHtml,
+  niceDomain,
+  niceStep,
+  niceTicks,
   parseResults,
   REPORT_SECTIONS,
   renderReport,
@@ -203,6 +207,46 @@ describe("parseResults", () => {
       expect(() => parseResults(r)).toThrow(`parseResults: ${message}`);
     }
     expect(() => parseResults([])).toThrow("parseResults: results must be an object, got an array");
+  });
+});
+
+describe("axis helpers", () => {
+  const range = fc
+    .tuple(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.double({ min: 1e-6, max: 1e6, noNaN: true }))
+    .map(([lo, span]) => [lo, lo + span] as const);
+
+  it("picks round steps and ticks that cover a range without crowding it", () => {
+    expect([niceStep(1, 5), niceStep(0.07, 5), niceStep(37, 5), niceStep(0.0003, 6)]).toEqual([
+      0.2, 0.01, 5, 0.00005,
+    ]);
+    expect(niceTicks(0.9, 1, 5)).toEqual([0.9, 0.92, 0.94, 0.96, 0.98, 1]);
+    expect(niceDomain(0.913, 0.987, 5)).toEqual([0.91, 0.99]);
+    expect(niceDomain(0.913, 0.987, 2)).toEqual([0.9, 1]);
+    fc.assert(
+      fc.property(range, fc.integer({ min: 2, max: 10 }), ([lo, hi], target) => {
+        const [d0, d1] = niceDomain(lo, hi, target);
+        // Covers the range, up to the 1e-9-of-a-step slack that keeps float noise from adding a tick
+        // (and the doubles' own resolution at the range's magnitude).
+        const slack = 1e-6 * (hi - lo) + 1e-12 * Math.max(Math.abs(lo), Math.abs(hi));
+        expect(d0).toBeLessThanOrEqual(lo + slack);
+        expect(d1).toBeGreaterThanOrEqual(hi - slack);
+        const ticks = niceTicks(d0, d1, target);
+        expect(ticks.length).toBeGreaterThanOrEqual(2);
+        expect(ticks.length).toBeLessThanOrEqual(2 * target + 2);
+        const step = niceStep(d1 - d0, target);
+        const mantissa = step / 10 ** Math.floor(Math.log10(step) + 1e-9);
+        expect([1, 2, 5, 10].some((m) => Math.abs(mantissa - m) < 1e-6)).toBe(true);
+        for (let i = 1; i < ticks.length; i++) expect(ticks[i]! - ticks[i - 1]!).toBeCloseTo(step, 6);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("gives numeric labels of one axis the same number of decimals", () => {
+    expect(alignDecimals(["0.8", "1", "1.2"])).toEqual(["0.8", "1.0", "1.2"]);
+    expect(alignDecimals(["90", "92.5", "-1"])).toEqual(["90.0", "92.5", "-1.0"]);
+    expect(alignDecimals(["1", "2"])).toEqual(["1", "2"]);
+    expect(alignDecimals(["1 µs", "2"])).toEqual(["1 µs", "2"]);
   });
 });
 

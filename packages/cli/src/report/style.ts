@@ -34,7 +34,7 @@ figcaption { font-size: 13px; color: #333; margin-bottom: 2px; }
 .chart-row > figure { flex: 1 1 320px; max-width: 560px; }
 .table-box { overflow-x: auto; margin: 8px 0; }
 table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
-caption { caption-side: bottom; text-align: left; font-size: 12px; color: #666; padding-top: 4px; }
+.caption { font-size: 12px; color: #666; margin: -4px 0 8px; }
 th, td { border-bottom: 1px solid #e6e6e6; padding: 3px 9px; text-align: right; white-space: nowrap; }
 th:first-child { text-align: left; }
 thead th { border-bottom: 2px solid #bbb; font-weight: 600; }

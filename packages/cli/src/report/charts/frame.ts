@@ -12,6 +12,20 @@ export interface Frame {
 export const FONT = 12;
 export const SMALL_FONT = 11;
 
+/**
+ * Numeric labels padded to the same number of decimals ("0.8", "1.0", "1.2" rather than "0.8", "1",
+ * "1.2"), so that an axis reads as one scale; other labels are left alone.
+ */
+export function alignDecimals(labels: readonly string[]): string[] {
+  const numeric = /^-?\d+(?:\.(\d+))?$/;
+  if (!labels.every((l) => numeric.test(l))) return [...labels];
+  const digits = Math.max(0, ...labels.map((l) => numeric.exec(l)![1]?.length ?? 0));
+  return labels.map((l) => {
+    const have = numeric.exec(l)![1]?.length ?? 0;
+    return have === digits ? l : `${l}${have === 0 ? "." : ""}${"0".repeat(digits - have)}`;
+  });
+}
+
 /** Horizontal grid lines with their labels on the left, and the axis title turned upright. */
 export function yAxis(
   frame: Frame,
@@ -21,7 +35,8 @@ export function yAxis(
   title: string,
 ): string[] {
   const out: string[] = [];
-  for (const t of ticks) {
+  const labels = alignDecimals(ticks.map(format));
+  ticks.forEach((t, i) => {
     const py = y(t);
     out.push(
       element("line", {
@@ -31,9 +46,9 @@ export function yAxis(
         y2: py,
         class: t === 0 ? "zero" : "grid",
       }),
-      svgText(frame.left - 6, py + 4, format(t), { "text-anchor": "end", class: "tick" }),
+      svgText(frame.left - 6, py + 4, labels[i]!, { "text-anchor": "end", class: "tick" }),
     );
-  }
+  });
   const cx = 14;
   const cy = frame.top + frame.height / 2;
   out.push(
@@ -58,13 +73,14 @@ export function xAxis(
   const out: string[] = [
     element("line", { x1: frame.left, x2: frame.left + frame.width, y1: base, y2: base, class: "axis" }),
   ];
-  for (const t of ticks) {
+  const labels = alignDecimals(ticks.map(format));
+  ticks.forEach((t, i) => {
     const px = x(t);
     out.push(
       element("line", { x1: px, x2: px, y1: base, y2: base + 4, class: "axis" }),
-      svgText(px, base + 17, format(t), { "text-anchor": "middle", class: "tick" }),
+      svgText(px, base + 17, labels[i]!, { "text-anchor": "middle", class: "tick" }),
     );
-  }
+  });
   out.push(
     svgText(frame.left + frame.width / 2, base + 34, title, { "text-anchor": "middle", class: "axis-title" }),
   );

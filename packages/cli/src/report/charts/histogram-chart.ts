@@ -126,7 +126,7 @@ export function weightHistogram(o: WeightHistogramOptions): string {
     "weight value",
   );
   out.push(...axis);
-  const note = `grid step Δ = ${o.format(o.gridStep)}, levels −${o.qmax}Δ…${o.qmax}Δ${every > 1 ? ` (every ${every}th marked)` : ""}${o.threshold === null ? "" : `; τ = ${o.format(o.threshold)}`}`;
+  const note = `grid step Δ = ${o.format(o.gridStep)}, levels −${o.qmax}Δ…${o.qmax}Δ${every > 1 ? ` (one mark per ${every} levels)` : ""}${o.threshold === null ? "" : `; τ = ${o.format(o.threshold)}`}`;
   out.push(svgText(frame.left, base + 8 + 50, note, { class: "note", "font-size": SMALL_FONT }));
   return svgRoot(width, base + 8 + 60, o.label, out);
 }

@@ -23,7 +23,8 @@ export function niceStep(span: number, target = 5): number {
   const raw = span / Math.max(1, target);
   const power = 10 ** Math.floor(Math.log10(raw));
   const m = raw / power;
-  return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * power;
+  // toPrecision: 5 × 1e-5 is 0.00005000000000000001 in binary floating point.
+  return Number(((m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * power).toPrecision(12));
 }
 
 /** Decimals needed to print multiples of `step` exactly. */
@@ -39,7 +40,9 @@ export function niceDomain(lo: number, hi: number, target = 5): [number, number]
     hi += pad;
   }
   const step = niceStep(hi - lo, target);
-  return [Math.floor(lo / step + 1e-9) * step, Math.ceil(hi / step - 1e-9) * step];
+  // Multiples of the step printed to its decimals: 91 × 0.01 is 0.9100000000000001 otherwise.
+  const clean = (v: number) => Number(v.toFixed(Math.min(100, stepDecimals(step))));
+  return [clean(Math.floor(lo / step + 1e-9) * step), clean(Math.ceil(hi / step - 1e-9) * step)];
 }
 
 /** Multiples of a nice step inside [lo, hi], rounded so that 0.1 + 0.2 prints as 0.3. */

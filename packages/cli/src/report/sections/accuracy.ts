@@ -76,7 +76,7 @@ export function accuracySection(r: ExperimentResults): string {
       table(
         head,
         [fpRow, ...rows],
-        "Integer accuracy and top-1 agreement with the same checkpoint in FP32 (mean ± std over seeds).",
+        `Integer accuracy and top-1 agreement with the same checkpoint in FP32${r.config.seeds.length > 1 ? ` (mean ± std over ${r.config.seeds.length} seeds)` : " (one seed)"}.`,
       ),
   );
 }

@@ -20,16 +20,20 @@ function cell(tag: "td" | "th", c: CellLike): string {
   return `<${tag}${attrs}>${escapeHtml(x.text)}</${tag}>`;
 }
 
-/** A table in a horizontally scrolling box (wide tables never widen the page). */
+/**
+ * A table in a horizontally scrolling box (wide tables never widen the page); the caption goes under the
+ * box, so that it wraps to the page instead of scrolling with the table.
+ */
 export function table(
   head: readonly CellLike[],
   rows: readonly (readonly CellLike[])[],
   caption?: string,
 ): string {
   return (
-    `<div class="table-box"><table>${caption ? `<caption>${escapeHtml(caption)}</caption>` : ""}` +
+    `<div class="table-box"><table>` +
     `<thead><tr>${head.map((h) => cell("th", h)).join("")}</tr></thead>` +
-    `<tbody>${rows.map((r) => `<tr>${r.map((c, i) => cell(i === 0 ? "th" : "td", c)).join("")}</tr>`).join("")}</tbody></table></div>`
+    `<tbody>${rows.map((r) => `<tr>${r.map((c, i) => cell(i === 0 ? "th" : "td", c)).join("")}</tr>`).join("")}</tbody></table></div>` +
+    (caption ? `<p class="caption">${escapeHtml(caption)}</p>` : "")
   );
 }
 

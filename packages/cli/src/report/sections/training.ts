@@ -71,6 +71,10 @@ export function trainingSection(r: ExperimentResults): string {
         integerX: true,
         yFormat: pct,
       }),
-    ]) + paragraph(`Each line is the mean over ${seeds} seed${seeds === 1 ? "" : "s"}.`, "note"),
+    ]) +
+      paragraph(
+        seeds === 1 ? "One seed: each line is that run." : `Each line is the mean over ${seeds} seeds.`,
+        "note",
+      ),
   );
 }
