@@ -218,7 +218,7 @@ describe("conv2dInt against a direct loop", () => {
         fc.integer({ min: 16, max: 24 }),
         fc.constantFrom<"wrap" | "saturate">("wrap", "saturate"),
         (c, bits, overflow) => {
-          const b = buildConv({ ...c, withBias: false });
+          const b = buildConv(c);
           const accumulator = { bits, overflow };
           const counts = overflowCounts();
           const got = conv2dInt(b.x, b.w, options(b, { accumulator, overflow: counts }));

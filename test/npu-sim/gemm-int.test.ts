@@ -198,7 +198,7 @@ describe("gemmInt against a naive reference", () => {
         fc.integer({ min: 16, max: 32 }),
         fc.constantFrom<"wrap" | "saturate">("wrap", "saturate"),
         (c, bits, overflow) => {
-          const b = buildGemm({ ...c, withBias: false });
+          const b = buildGemm(c);
           const accumulator = { bits, overflow };
           const counts = overflowCounts();
           const got = gemmInt(b.a, b.w, options(b, { accumulator, overflow: counts }));

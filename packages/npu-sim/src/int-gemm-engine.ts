@@ -16,8 +16,11 @@ import type { OverflowCounts } from "./overflow.js";
  *   (k = 2j and 2j+1; an odd K's last product pairs with 0) and each pair sum is clamped to int16; the
  *   zero points enter afterwards as the exact correction −a_zp·Σ_k w − b_zp·Σ_k a + K·a_zp·b_zp, as x86
  *   kernels add row and column sums instead of subtracting zero points from the operands.
- * - saturating accumulator: a plain loop per output that clamps after every addition, in order: the K
- *   products (or the int16 pair sums followed by the zero-point correction), then the bias.
+ * - saturating accumulator: every addition clamps, in order: the K products (or the int16 pair sums
+ *   followed by the zero-point correction), then the bias. When no running sum of products can reach
+ *   the limits (see `productsCanSaturate`; always so for int32 and realistic K) the sums come from the
+ *   fast paths and only the last additions are clamped; otherwise a plain loop per output clamps after
+ *   every addition.
  *
  * How the default path is fast in plain JavaScript. Operands are packed per block into Float64Array
  * panels holding (A − a_zp) and (B − b_zp), so the micro-kernel does only float64 multiply-adds on
@@ -102,7 +105,8 @@ export function runIntGemm(job: IntGemmJob): void {
   const { M, N, K } = job;
   if (M === 0 || N === 0) return;
   if (job.pairSaturation) computeCorrectionSums(job);
-  if (job.accumulator.overflow === "saturate") {
+  const saturating = job.accumulator.overflow === "saturate";
+  if (saturating && productsCanSaturate(job)) {
     saturatingPath(job);
     return;
   }
@@ -110,7 +114,34 @@ export function runIntGemm(job: IntGemmJob): void {
   if (K === 0) exact.fill(0, 0, M * N);
   else if (job.pairSaturation) pairPath(job);
   else defaultPath(job);
-  finishWrapping(job);
+  if (saturating) finishSaturating(job);
+  else finishWrapping(job);
+}
+
+/**
+ * Whether some running sum of products could leave a saturating accumulator. Every prefix of an
+ * output's products is bounded by max|A − a_zp| · Σ_k |B[k,j] − b_zp[j]| (raw codes under pair
+ * saturation, whose clamped pairs are no larger); when that bound fits, the exact sums are the
+ * accumulator's sums and only the last additions (zero-point correction, bias) can clamp, so the fast
+ * path plus a clamping finish gives the same result as adding one product at a time.
+ */
+function productsCanSaturate(job: IntGemmJob): boolean {
+  const { N, K } = job;
+  const raw = job.pairSaturation;
+  const za = raw ? 0 : job.aZeroPoint;
+  const [lo, hi] = job.aData instanceof Uint8Array ? [0, 255] : [-128, 127];
+  const maxA = Math.max(Math.abs(lo - za), Math.abs(hi - za));
+  let maxColumn = 0;
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = Math.min(NC, N - jc);
+    decodeWeightBlock(job, 0, K, jc, nc, raw, true);
+    for (let c = 0; c < nc; c++) {
+      let l1 = 0;
+      for (let k = c * K, end = k + K; k < end; k++) l1 += Math.abs(weightBlock[k]!);
+      if (l1 > maxColumn) maxColumn = l1;
+    }
+  }
+  return maxA * maxColumn > accumulatorRange(job.accumulator.bits).max;
 }
 
 /* ---------------------------------------------------------------------------------------------------
@@ -697,6 +728,42 @@ function finishWrapping(job: IntGemmJob): void {
     }
   }
   if (job.overflow !== undefined) job.overflow.accumulator += outside;
+}
+
+/**
+ * The saturating accumulator's last additions once the products are known not to have clamped: the
+ * zero-point correction (pair saturation) and the bias, each clamped in turn.
+ */
+function finishSaturating(job: IntGemmJob): void {
+  const { M, N, bias, biasOffset, out, outOffset, outRowStride, outColStride, outRowGroup: G } = job;
+  const { min, max } = accumulatorRange(job.accumulator.bits);
+  const E = exact;
+  const pairs = job.pairSaturation;
+  let saturated = 0;
+  for (let i = 0; i < M; i++) {
+    const o = outOffset + Math.floor(i / G) * job.outRowGroupStride + (i % G) * outRowStride;
+    for (let j = 0; j < N; j++) {
+      let v = E[i * N + j]!;
+      let hit = false;
+      if (pairs) {
+        v += pairCorrection(job, i, j);
+        if (v > max || v < min) {
+          v = v > max ? max : min;
+          hit = true;
+        }
+      }
+      if (bias !== null) {
+        v += bias[biasOffset + j]!;
+        if (v > max || v < min) {
+          v = v > max ? max : min;
+          hit = true;
+        }
+      }
+      if (hit) saturated++;
+      out[o + j * outColStride] = v;
+    }
+  }
+  if (job.overflow !== undefined) job.overflow.accumulator += saturated;
 }
 
 function addPairCorrections(job: IntGemmJob): void {
