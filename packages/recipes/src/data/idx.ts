@@ -204,14 +204,18 @@ export function idxDataset(images: IdxArray, labels: IdxArray, options: IdxDatas
 
   const inputs = new Float32Array(images.data.length);
   if (images.dataType === "uint8") {
-    for (let i = 0; i < inputs.length; i++) inputs[i] = images.data[i]! / 255;
+    // A table of the 256 possible values: one load per pixel instead of a division, same float32 results.
+    const table = new Float32Array(256);
+    for (let v = 0; v < 256; v++) table[v] = v / 255;
+    const pixels = images.data as Uint8Array;
+    for (let i = 0; i < inputs.length; i++) inputs[i] = table[pixels[i]!]!;
   } else {
+    const values = images.data;
+    const perSample = inputs.length / count;
     for (let i = 0; i < inputs.length; i++) {
-      const v = images.data[i]!;
+      const v = values[i]!;
       if (!Number.isFinite(v))
-        throw new Error(
-          `${fn}: ${imagesName} value ${i} (sample ${Math.floor(i / (inputs.length / count))}) is ${v}`,
-        );
+        throw new Error(`${fn}: ${imagesName} value ${i} (sample ${Math.floor(i / perSample)}) is ${v}`);
       inputs[i] = v;
     }
   }
