@@ -75,7 +75,7 @@ function runInBrowserLikeContext(code: string, smoke: string): unknown {
     TextEncoder,
     TextDecoder,
     performance,
-    WebAssembly,
+    WebAssembly: (globalThis as Record<string, unknown>).WebAssembly,
     crypto: globalThis.crypto,
     URL,
     setTimeout,

@@ -1,15 +1,11 @@
+import { absQuantile, kSigmaThreshold, MAD_TO_SIGMA, maxAbs, robustKSigmaThreshold } from "@quant-trim/prune";
 import {
-  absQuantile,
   absQuantileHistogram,
   absQuantileTop,
-  kSigmaThreshold,
-  MAD_TO_SIGMA,
-  maxAbs,
   quantileRank,
-  robustKSigmaThreshold,
   selectKth,
   ThresholdWorkspace,
-} from "@quant-trim/prune";
+} from "@quant-trim/prune/internal";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 

@@ -1,4 +1,5 @@
-import { clampGroup, groupLayout, storableThreshold, trimWeights, zeroTailGroup } from "@quant-trim/prune";
+import { groupLayout, trimWeights } from "@quant-trim/prune";
+import { clampGroup, storableThreshold, zeroTailGroup } from "@quant-trim/prune/internal";
 import { Tensor } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

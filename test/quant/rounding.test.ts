@@ -13,8 +13,8 @@ import {
   roundNearest,
   roundStochastic,
   roundWith,
-  unclampedCode,
 } from "@quant-trim/quant";
+import { unclampedCode } from "@quant-trim/quant/internal";
 import { Rng } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

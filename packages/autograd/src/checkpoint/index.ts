@@ -1,2 +1,0 @@
-export * from "./checkpoint.js";
-export * from "./safetensors.js";
