@@ -3,12 +3,16 @@ export * from "./activation.js";
 export * from "./calibration/activation-observer.js";
 export * from "./calibration/entropy-observer.js";
 export * from "./calibration/entropy-threshold.js";
+export { type CompileCalibration, compile } from "./compiler/compile.js";
+export { constraintViolations, type OpGeometry } from "./compiler/constraints.js";
+export { qatActivationQParams, qatConfigForProfile } from "./compiler/qat.js";
 export {
   type Conv2dIntOptions,
   conv2dInt,
   conv2dIntOutputShape,
   conv2dIntRequantized,
 } from "./conv2d-int.js";
+export { type CostEstimate, estimateCost, type StepCost } from "./cost-model/cost-model.js";
 export * from "./elementwise-int.js";
 export * from "./fixed-point.js";
 export { type GemmIntOptions, gemmInt, gemmIntRequantized } from "./gemm-int.js";
@@ -27,8 +31,20 @@ export {
   weightTypeRange,
   weightZeroPoint,
 } from "./int-weights.js";
+export {
+  type BackendComparison,
+  type CompareOptions,
+  compareWithFloat,
+  floatLogits,
+  type LayerSqnr,
+  layerSqnr,
+} from "./metrics/compare.js";
+export * from "./metrics/logit-metrics.js";
 export * from "./overflow.js";
 export * from "./pool-int.js";
 export * from "./profiles/index.js";
+export * from "./program/program.js";
+export { type RunOptions, type RunResult, run } from "./program/run.js";
+export { describeGrid, summarizeProgram } from "./program/summary.js";
 export * from "./quantize-int.js";
 export * from "./requantize.js";

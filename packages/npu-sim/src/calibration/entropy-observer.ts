@@ -19,8 +19,9 @@ export interface EntropyObserverOptions {
 /**
  * Per-tensor entropy (KL) calibration, TensorRT style. The magnitudes |x| are accumulated in quant's
  * growing histogram (`ChannelHistograms`, bounded memory, exact counts); `range()` re-bins them into
- * `bins` equal bins over [0, max |x|], finds the KL-optimal threshold T (`entropyThreshold`) and
- * reports [max(min, −T), min(max, T)]: the clipped range, never wider than what was seen.
+ * `bins` equal bins over [0, max |x|] (the first bin, which holds exact zeros, takes its neighbour's
+ * count, as NVIDIA's calibrator does), finds the KL-optimal threshold T (`entropyThreshold`) and reports
+ * [max(min, −T), min(max, T)]: the clipped range, never wider than what was seen.
  */
 export class EntropyObserver extends Observer {
   readonly type = "EntropyObserver";
@@ -50,7 +51,13 @@ export class EntropyObserver extends Observer {
     const min = Float32Array.of(this.seenMin[0]!);
     const max = Float32Array.of(this.seenMax[0]!);
     if (this.hist.count(0) > 0 && this.absMax > 0) {
-      const t = entropyThreshold(this.uniformCounts(), this.absMax, this.quantizedBins);
+      const counts = this.uniformCounts();
+      // Post-ReLU tensors put up to half their values in the first bin (exact zeros). Merging that spike
+      // into the first quantized bin would dominate every candidate's divergence and push the threshold
+      // towards 0; like NVIDIA's calibrator (pytorch-quantization `_compute_amax_entropy`), the first
+      // bin is given its neighbour's count before the search.
+      counts[0] = counts[1]!;
+      const t = entropyThreshold(counts, this.absMax, this.quantizedBins);
       min[0] = Math.max(min[0]!, -t);
       max[0] = Math.min(max[0]!, t);
     }

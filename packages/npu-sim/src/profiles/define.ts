@@ -5,7 +5,7 @@ import {
   CALIBRATION_METHODS,
   type CalibrationSpec,
   type CostConstants,
-  FUSED_ACTIVATIONS,
+  FUSIBLE_ACTIVATIONS,
   NPU_OPS,
   type OpConstraints,
 } from "./schema.js";
@@ -232,7 +232,9 @@ export function defineProfile(profile: BackendProfile | unknown, fn = "definePro
   const bias = Object.freeze({ bits: positiveInteger(at, "bias.bits", p.bias.bits, 8, 64) });
 
   if (!Array.isArray(p.fusedActivations)) fail(at, "fusedActivations", "must be an array");
-  const fused = p.fusedActivations.map((a, i) => choice(at, `fusedActivations[${i}]`, a, FUSED_ACTIVATIONS));
+  const fused = p.fusedActivations.map((a, i) =>
+    choice(at, `fusedActivations[${i}]`, a, FUSIBLE_ACTIVATIONS),
+  );
 
   if (!isObject(p.ops)) fail(at, "ops", "must be a record of supported ops");
   const ops: Record<string, OpConstraints> = {};

@@ -38,8 +38,8 @@ export const NPU_OPS: readonly NpuOp[] = Object.freeze([
 ]);
 
 /** Activations a fused integer op applies as an output clamp. */
-export type FusedActivation = "relu" | "relu6";
-export const FUSED_ACTIVATIONS: readonly FusedActivation[] = Object.freeze(["relu", "relu6"]);
+export type FusibleActivation = "relu" | "relu6";
+export const FUSIBLE_ACTIVATIONS: readonly FusibleActivation[] = Object.freeze(["relu", "relu6"]);
 
 /**
  * Limits an accelerator puts on one op. An op outside them is not run by the accelerator: it falls
@@ -119,7 +119,7 @@ export interface BackendProfile {
   /** Bias width in bits (int32 biases at s_in·s_w; values that need more are flagged). */
   readonly bias: { readonly bits: number };
   /** Activations fused into the preceding integer op as output clamps. */
-  readonly fusedActivations: readonly FusedActivation[];
+  readonly fusedActivations: readonly FusibleActivation[];
   /** Ops the accelerator runs, each with its limits; an op missing here is unsupported. */
   readonly ops: Readonly<Partial<Record<NpuOp, OpConstraints>>>;
   /** Unsupported ops: run on the CPU in float32, or refuse to compile. */

@@ -1,8 +1,10 @@
 import type { Module } from "@quant-trim/autograd";
 import { cnn } from "./cnn.js";
 import { cnnBn } from "./cnn-bn.js";
+import { depthwiseSeparable } from "./depthwise-separable.js";
 import { mlp } from "./mlp.js";
 import type { ZooBuilder, ZooOptions } from "./options.js";
+import { residual } from "./residual.js";
 
 export type { ZooBuilder, ZooOptions } from "./options.js";
 
@@ -14,6 +16,8 @@ export const zoo: Readonly<Record<string, ZooBuilder>> = Object.freeze({
   mlp,
   cnn,
   "cnn-bn": cnnBn,
+  residual,
+  "depthwise-separable": depthwiseSeparable,
 });
 
 /** Every zoo model's name, in registration order. */
