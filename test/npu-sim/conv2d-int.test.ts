@@ -267,8 +267,8 @@ describe("conv2dInt against a direct loop", () => {
     const c: ConvCase = {
       N: 3,
       groups: 1,
-      Cg: 2,
-      Mg: 3,
+      Cg: 1,
+      Mg: 2,
       H: 55,
       W: 55,
       kH: 3,
