@@ -17,6 +17,7 @@
  * ndarray-ops is not used here: it cannot broadcast, and measured (bench/add.bench.ts) its `add` of 1M
  * float32 elements took ~1.5–2.5× the time of a plain loop, and it costs more per call on small arrays.
  */
+import { defineKernel } from "./backend/registry.js";
 import { fmtShape, ShapeError } from "./errors.js";
 import {
   broadcastShapeOf,
@@ -35,6 +36,17 @@ import {
 import { allocData, contiguousStrides, type DType, shapeSize, Tensor, type TypedData } from "./tensor.js";
 
 type FlatKernel = (o: TypedData, a: TypedData, b: TypedData, n: number) => void;
+
+/**
+ * Fast paths a backend may take before the loops of this file run: given the op's name and its
+ * (already checked) operands, return the result, or null to decline. The `js` backend declines
+ * everything — the loops below are its kernels — so its behaviour is exactly theirs; a faster backend
+ * must return what they would.
+ */
+export type UnaryFastPath = (op: string, x: Tensor) => Tensor | null;
+export type BinaryFastPath = (op: string, a: Tensor | number, b: Tensor | number) => Tensor | null;
+const unaryFastPath = defineKernel<UnaryFastPath>("elementwise.unary", () => null);
+const binaryFastPath = defineKernel<BinaryFastPath>("elementwise.binary", () => null);
 
 // ---------------------------------------------------------------------------------------------------
 // Kernels. Deliberately written out one per op: see strided.ts for why a shared kernel is slower.
@@ -572,6 +584,8 @@ function binary(
   if (typeof a === "number" && typeof b === "number") {
     throw new TypeError(`${op}: expected at least one Tensor argument, got two numbers (${a}, ${b})`);
   }
+  const fast = binaryFastPath.current(op, a, b);
+  if (fast !== null) return fast;
   const dtype = resultDType(a, b);
   const va: View = typeof a === "number" ? scalarView(a, dtype) : a;
   const vb: View = typeof b === "number" ? scalarView(b, dtype) : b;
@@ -595,6 +609,8 @@ function binary(
 
 function unary(op: string, row: Kernel2, x: Tensor): Tensor {
   requireTensor(op, "x", x);
+  const fast = unaryFastPath.current(op, x);
+  if (fast !== null) return fast;
   const out = allocData(x.dtype, x.size);
   const lay = simplifyLayout(x.shape, [contiguousStrides(x.shape), x.strides]);
   drive2(row, lay.shape, out, 0, lay.strides[0]!, x.data, x.offset, lay.strides[1]!);

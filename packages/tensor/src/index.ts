@@ -1,3 +1,12 @@
+export {
+  type BackendName,
+  backendAvailable,
+  backendNames,
+  getBackend,
+  kernelsOf,
+  setBackend,
+  withBackend,
+} from "./backend/registry.js";
 export * from "./conv.js";
 export * from "./creation.js";
 export * from "./elementwise.js";
@@ -10,14 +19,6 @@ export * from "./reduce.js";
 export * from "./rng.js";
 export * from "./tensor.js";
 export * from "./views.js";
-export {
-  type BackendName,
-  backendAvailable,
-  backendNames,
-  getBackend,
-  kernelsOf,
-  setBackend,
-  withBackend,
-} from "./backend/registry.js";
+
 // Registers the wasm backend's kernels (the module itself is assembled on first use).
 import "./wasm/register.js";

@@ -1,3 +1,4 @@
+import { defineKernel } from "./backend/registry.js";
 import { fmtShape, ShapeError } from "./errors.js";
 import { checkInts, pair, stridePaddingDilation, type WindowGeometry } from "./pair.js";
 import { allocData, Tensor } from "./tensor.js";
@@ -27,8 +28,32 @@ export type AvgPool2dOptions = Pool2dOptions & {
  */
 export function maxPool2d(x: Tensor, opts: Pool2dOptions): { out: Tensor; indices: Int32Array } {
   const g = poolGeometry("maxPool2d", x.shape, opts, true);
+  return maxPool2dKernel.current(g, x, windowTaps("maxPool2d", g));
+}
+
+/** For every output row (column), the window taps [lo, hi) that lie inside the input. */
+export interface WindowTaps {
+  rowLo: Int32Array;
+  rowHi: Int32Array;
+  colLo: Int32Array;
+  colHi: Int32Array;
+}
+
+/** Kernel contracts behind the validation of maxPool2d and its gradient. */
+export type MaxPool2dKernel = (
+  g: WindowGeometry,
+  x: Tensor,
+  taps: WindowTaps,
+) => { out: Tensor; indices: Int32Array };
+export type MaxPool2dBackwardKernel = (dy: Tensor, indices: Int32Array, xShape: readonly number[]) => Tensor;
+
+/** The `js` backend's max pooling. */
+function maxPool2dJs(
+  g: WindowGeometry,
+  x: Tensor,
+  { rowLo, rowHi, colLo, colHi }: WindowTaps,
+): { out: Tensor; indices: Int32Array } {
   const { N, C, H, W, dH, dW, Hout, Wout } = g;
-  const { rowLo, rowHi, colLo, colHi } = windowTaps("maxPool2d", g);
   const xc = x.contiguous();
   const src = xc.data;
   const out = allocData(x.dtype, N * C * Hout * Wout);
@@ -85,6 +110,12 @@ export function maxPool2dBackward(dy: Tensor, indices: Int32Array, xShape: reado
       `${indices.length} indices for dy of shape ${fmtShape(dy.shape)} (${dy.size} elements)`,
     );
   }
+  return maxPool2dBackwardKernel.current(dy, indices, xShape);
+}
+
+/** The `js` backend's max-pooling gradient (it also reports indices outside their plane). */
+function maxPool2dBackwardJs(dy: Tensor, indices: Int32Array, xShape: readonly number[]): Tensor {
+  const op = "maxPool2dBackward";
   const [N, C, H, W] = xShape as [number, number, number, number];
   const plane = H * W;
   const perPlane = dy.shape[2]! * dy.shape[3]!;
@@ -104,6 +135,12 @@ export function maxPool2dBackward(dy: Tensor, indices: Int32Array, xShape: reado
   }
   return new Tensor(dx, [...xShape]);
 }
+
+const maxPool2dKernel = defineKernel<MaxPool2dKernel>("maxPool2d", maxPool2dJs);
+const maxPool2dBackwardKernel = defineKernel<MaxPool2dBackwardKernel>(
+  "maxPool2dBackward",
+  maxPool2dBackwardJs,
+);
 
 /**
  * Average pooling over x [N, C, H, W]. With `countIncludePad` (the default) every window divides by
@@ -188,10 +225,7 @@ export function pool2dOutputShape(xShape: readonly number[], opts: Pool2dOptions
  * For every output row (column), the window taps [lo, hi) that land inside the input. Computed once per
  * call so the pooling loops do no index arithmetic or allocation per window.
  */
-function windowTaps(
-  op: string,
-  g: WindowGeometry,
-): { rowLo: Int32Array; rowHi: Int32Array; colLo: Int32Array; colHi: Int32Array } {
+function windowTaps(op: string, g: WindowGeometry): WindowTaps {
   const rowLo = new Int32Array(g.Hout);
   const rowHi = new Int32Array(g.Hout);
   const colLo = new Int32Array(g.Wout);

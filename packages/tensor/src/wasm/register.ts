@@ -4,9 +4,15 @@
  */
 import { registerKernel } from "../backend/registry.js";
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from "./conv.js";
+import { binaryFastWasm, unaryFastWasm } from "./elementwise.js";
 import { gemmWasm } from "./gemm-f32.js";
+import { maxPool2dBackwardWasm, maxPool2dWasm } from "./pool.js";
 
 registerKernel("gemm", "wasm", gemmWasm);
 registerKernel("conv2d", "wasm", conv2dForwardWasm);
 registerKernel("conv2dBackwardInput", "wasm", conv2dBackwardInputWasm);
 registerKernel("conv2dBackwardWeight", "wasm", conv2dBackwardWeightWasm);
+registerKernel("maxPool2d", "wasm", maxPool2dWasm);
+registerKernel("maxPool2dBackward", "wasm", maxPool2dBackwardWasm);
+registerKernel("elementwise.unary", "wasm", unaryFastWasm);
+registerKernel("elementwise.binary", "wasm", binaryFastWasm);
