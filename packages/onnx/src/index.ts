@@ -3,6 +3,7 @@ export * from "./builder/graph-builder.js";
 export * from "./builder/opset.js";
 export { exportOnnx, exportOnnxModel, ONNX_PRODUCER } from "./export/export-float.js";
 export { EXPORT_OPSETS, type ExportDefaults, type FloatExportOptions } from "./export/export-options.js";
+export { exportQdqOnnx, exportQdqOnnxModel, type QdqExportOptions } from "./export/export-qdq.js";
 export { CHECKED_OPS, checkOnnxModel } from "./export/onnx-checker.js";
 export { IMPORT_OPSETS, IMPORTED_OPS, importOnnx } from "./import/import-onnx.js";
 export { type ImportedModelInfo, ImportedOnnxModel, type ImportedStep } from "./import/imported-model.js";

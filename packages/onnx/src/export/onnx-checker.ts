@@ -119,6 +119,7 @@ const RULES: Readonly<Record<string, OpRule>> = {
     },
   },
   Add: { since: 1, inputs: [2, 2], outputs: [1, 1], attributes: {}, types: sameFloat() },
+  Mul: { since: 1, inputs: [2, 2], outputs: [1, 1], attributes: {}, types: sameFloat() },
   Identity: { since: 1, inputs: [1, 1], outputs: [1, 1], attributes: {}, types: (t) => [t[0]!] },
   Flatten: { since: 1, inputs: [1, 1], outputs: [1, 1], attributes: { axis: INT }, types: sameFloat() },
   Reshape: {
