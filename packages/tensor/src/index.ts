@@ -1,4 +1,9 @@
 export {
+  type ChannelRuns,
+  type FakeQuantizeHalfEvenKernel,
+  fakeQuantizeHalfEvenFast,
+} from "./backend/fast-paths.js";
+export {
   type BackendName,
   backendAvailable,
   backendNames,

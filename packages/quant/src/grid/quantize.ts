@@ -1,4 +1,4 @@
-import type { Rng } from "@quant-trim/tensor";
+import { fakeQuantizeHalfEvenFast, type Rng } from "@quant-trim/tensor";
 import { checkQParams, type QParams } from "./qparams.js";
 import { roundWith } from "./rounding.js";
 import {
@@ -133,6 +133,10 @@ function gridKernel(
 ): void {
   const { outer, channels, inner } = layout;
   const fastFake = mode === HALF_EVEN && qOut === null && fOut !== null;
+  // The active tensor backend may take the whole half-even fake quantization (the wasm one does, SIMD,
+  // bit-exact with the loops below, for large arrays on grids of up to 16 bits); the js one declines.
+  if (fastFake && fakeQuantizeHalfEvenFast(x, fOut, mask, layout, scale, zeroPoint, qmin, qmax, divide))
+    return;
   let start = 0;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {

@@ -5,6 +5,7 @@
 import { registerKernel } from "../backend/registry.js";
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } from "./conv.js";
 import { binaryFastWasm, unaryFastWasm } from "./elementwise.js";
+import { fakeQuantizeHalfEvenWasm } from "./fake-quant.js";
 import { gemmWasm } from "./gemm-f32.js";
 import { maxPool2dBackwardWasm, maxPool2dWasm } from "./pool.js";
 
@@ -16,3 +17,4 @@ registerKernel("maxPool2d", "wasm", maxPool2dWasm);
 registerKernel("maxPool2dBackward", "wasm", maxPool2dBackwardWasm);
 registerKernel("elementwise.unary", "wasm", unaryFastWasm);
 registerKernel("elementwise.binary", "wasm", binaryFastWasm);
+registerKernel("fakeQuantizeHalfEven", "wasm", fakeQuantizeHalfEvenWasm);

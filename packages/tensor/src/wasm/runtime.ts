@@ -6,13 +6,18 @@
 import { WasmModuleBuilder } from "./assembler.js";
 import { type ConvExports, emitConv } from "./conv-kernel.js";
 import { type ElementwiseExports, emitElementwise } from "./elementwise-kernel.js";
+import { emitFakeQuant, type FakeQuantExports } from "./fake-quant-kernel.js";
 import { emitGemmF32, GEMM_MR, GEMM_NR, type GemmF32Exports } from "./gemm-f32-kernel.js";
 import { WasmHeap } from "./heap.js";
 import { emitPool, type PoolExports } from "./pool-kernel.js";
 import { simdSupported } from "./simd-support.js";
 import { type WasmMemory, webAssembly } from "./wasm-api.js";
 
-export type KernelExports = GemmF32Exports & ConvExports & PoolExports & ElementwiseExports;
+export type KernelExports = GemmF32Exports &
+  ConvExports &
+  PoolExports &
+  FakeQuantExports &
+  ElementwiseExports;
 
 export interface WasmRuntime {
   readonly exports: KernelExports;
@@ -29,6 +34,7 @@ export function kernelModuleBytes(): Uint8Array {
   emitGemmF32(m);
   emitConv(m);
   emitPool(m);
+  emitFakeQuant(m);
   emitElementwise(m);
   return m.encode();
 }
