@@ -36,6 +36,7 @@ export {
   type CompareOptions,
   compareWithFloat,
   floatLogits,
+  floatValues,
   type LayerSqnr,
   layerSqnr,
 } from "./metrics/compare.js";

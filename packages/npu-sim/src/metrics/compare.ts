@@ -164,17 +164,26 @@ export function compareWithFloat(
   };
 }
 
-/** SQNR of every requantizing step's output (and each Quantize) against the float model's value. */
-export function layerSqnr(model: Module, program: IntegerProgram, inputs: T.Tensor): LayerSqnr[] {
-  const fpValues = new Map<string, Float32Array>();
+/**
+ * The float model's value behind every program value (keyed by the program values' `source` ids), on
+ * `inputs`: what a program's intermediates are compared with.
+ */
+export function floatValues(model: Module, program: IntegerProgram, inputs: T.Tensor): Map<string, T.Tensor> {
+  const out = new Map<string, T.Tensor>();
   const wanted = new Set(Object.values(program.values).map((v) => v.source));
   nn.trace(model, inputs, {
     isLeaf: isKnownLayer,
     constantValues: 0,
     onValue: (id, v) => {
-      if (wanted.has(id)) fpValues.set(id, v.toFloat32Array());
+      if (wanted.has(id)) out.set(id, v.contiguous().copy("float32"));
     },
   });
+  return out;
+}
+
+/** SQNR of every requantizing step's output (and each Quantize) against the float model's value. */
+export function layerSqnr(model: Module, program: IntegerProgram, inputs: T.Tensor): LayerSqnr[] {
+  const fpValues = new Map([...floatValues(model, program, inputs)].map(([k, v]) => [k, v.toFloat32Array()]));
   const inter = run(program, inputs, { intermediates: true }).intermediates!;
   const out: LayerSqnr[] = [];
   for (const s of program.steps) {

@@ -35,6 +35,11 @@ export interface RunResult {
   readonly output: T.Tensor;
   /** Every value of the program as float32 [N, ...shape] (when asked). */
   readonly intermediates?: Readonly<Record<string, T.Tensor>>;
+  /**
+   * With `intermediates`: the qparams each integer value had for each input (the program's own for
+   * static scaling, each input's for dynamic scaling).
+   */
+  readonly intermediateQParams?: Readonly<Record<string, readonly PlainQParams[]>>;
   /** Overflow counts of each step, aligned with `program.steps` (when asked). */
   readonly overflow?: readonly OverflowCounts[];
   /** Run-time events worth reporting (dynamic biases that had to saturate). */
@@ -96,6 +101,7 @@ export function run(program: IntegerProgram, input: T.Tensor, options: RunOption
   const outPer = outShape.reduce((p, d) => p * d, 1);
   const output = new Float32Array(N * outPer);
   const collected: Record<string, Float32Array> | undefined = options.intermediates ? {} : undefined;
+  const collectedQ: Record<string, PlainQParams[]> = {};
   if (collected) {
     for (const [id, v] of Object.entries(program.values)) {
       collected[id] = new Float32Array(N * v.shape.reduce((p, d) => p * d, 1));
@@ -111,6 +117,11 @@ export function run(program: IntegerProgram, input: T.Tensor, options: RunOption
       for (const [id, v] of live) {
         const size = v.shape.reduce((p, d) => p * d, 1);
         collected[id]!.set(realOf(program, id, v), from * size);
+        if (v.q) {
+          const list = collectedQ[id] ?? [];
+          for (let k = 0; k < n; k++) list.push(v.q);
+          collectedQ[id] = list;
+        }
       }
     }
   }
@@ -118,6 +129,7 @@ export function run(program: IntegerProgram, input: T.Tensor, options: RunOption
     output: T.Tensor;
     warnings: string[];
     intermediates?: Record<string, T.Tensor>;
+    intermediateQParams?: Record<string, PlainQParams[]>;
     overflow?: OverflowCounts[];
   } = { output: T.fromData(output, [N, ...outShape]), warnings };
   if (collected) {
@@ -125,6 +137,7 @@ export function run(program: IntegerProgram, input: T.Tensor, options: RunOption
     for (const [id, data] of Object.entries(collected))
       inter[id] = T.fromData(data, [N, ...program.values[id]!.shape]);
     result.intermediates = inter;
+    result.intermediateQParams = collectedQ;
   }
   if (overflow) result.overflow = overflow;
   return result;

@@ -1,0 +1,107 @@
+import { noGrad, Variable } from "@quant-trim/autograd";
+import {
+  type BackendProfile,
+  compile,
+  defineProfile,
+  floatLogits,
+  maxAbsDifference,
+  type PlainQParams,
+  profiles,
+  qatActivationQParams,
+  qatConfigForProfile,
+  run,
+  top1Agreement,
+} from "@quant-trim/npu-sim";
+import { MinMaxObserver, prepareQat } from "@quant-trim/quant";
+import { buildModel, head, trainClassifier } from "@quant-trim/recipes";
+import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE, standardizedSplit } from "@quant-trim/recipes/node";
+import * as T from "@quant-trim/tensor";
+import { describe, expect, it } from "vitest";
+
+/*
+ * Fake quantization and integers agree: the cnn-bn (BatchNorm folded by QAT and by the compiler), trained
+ * briefly on MNIST digits downsampled to 14×14 (to keep the test fast), prepared for QAT on each
+ * profile's grids and calibrated on 128 training digits, gives fake-quantized logits that the program
+ * compiled from its activation qparams reproduces. The full measurement (28×28, 2,000 test digits, fully
+ * trained models) is `experiments/npu-sim-profiles.ts`.
+ */
+
+const { train, test } = standardizedSplit(0);
+/** The first n digits of a split at half resolution, [n, 1, 14, 14]. */
+function digits(ds: typeof train, n: number): T.Tensor {
+  const h = head(ds, n);
+  return T.avgPool2d(T.fromData(h.inputs, [h.count, ...MNIST_SAMPLE_SHAPE]), { kernel: 2 }).contiguous();
+}
+const shape = [1, 14, 14];
+const trainX = digits(train, 800);
+const trainSet = {
+  inputs: trainX.toFloat32Array(),
+  sampleShape: shape,
+  labels: train.labels.slice(0, 800),
+  count: 800,
+};
+const calibX = digits(train, 128);
+const testX = digits(test, 300);
+
+const model = buildModel("cnn-bn", { inputShape: shape, classes: MNIST_CLASSES, seed: 0 });
+trainClassifier(model, trainSet, { epochs: 1, batchSize: 32, lr: 2e-3, seed: 0 });
+model.eval();
+
+/** Fake-quantized logits on the profile's grids, and the integer program built from the same qparams. */
+function bothWays(profile: BackendProfile) {
+  const qatModel = buildModel("cnn-bn", { inputShape: shape, classes: MNIST_CLASSES, seed: 0 });
+  qatModel.loadStateDict(model.stateDict());
+  qatModel.eval();
+  const qat = prepareQat(
+    qatModel,
+    qatConfigForProfile(qatModel, profile, shape, { activationObserver: () => new MinMaxObserver() }),
+  );
+  qat.setLambda(1);
+  qat.calibrate(() => noGrad(() => void qatModel.call(new Variable(calibX))));
+  const fq = floatLogits(qatModel, testX).toFloat32Array();
+  const program = compile(model, profile, {
+    inputShape: shape,
+    activationQParams: qatActivationQParams(qat),
+  });
+  const r = run(program, testX, { overflow: true });
+  const outStep = (program.values[program.steps.at(-1)!.inputs[0]!]!.qparams as PlainQParams).scale[0]!;
+  return {
+    fq,
+    int: r.output.toFloat32Array(),
+    outStep,
+    pairs: r.overflow!.reduce((s, c) => s + c.int16Pairs, 0),
+  };
+}
+
+const eightBit = Object.values(profiles).filter(
+  (p) => p.activation.bits === 8 && p.activationScaling === "static",
+);
+
+describe("fake quantization and integer programs agree (cnn-bn, 300 MNIST test digits at 14×14)", () => {
+  it.each(eightBit.filter((p) => !p.pairSaturation).map((p) => [p.name, p] as const))(
+    "%s: top-1 agreement ≥ 99.5 %, logits within 3 output steps",
+    (_name, profile) => {
+      const { fq, int, outStep } = bothWays(profile);
+      expect(top1Agreement(fq, int, MNIST_CLASSES)).toBeGreaterThanOrEqual(0.995);
+      expect(maxAbsDifference(fq, int)).toBeLessThanOrEqual(3 * outStep + 1e-6);
+    },
+  );
+
+  it("x86 pair saturation: agrees like the exact kernel wherever no int16 pair saturates, and reports the pairs", () => {
+    const sat = profiles["ort-cpu-u8s8-x86-pair-sat"]!;
+    const exact = bothWays(defineProfile({ ...sat, name: "exact", pairSaturation: false }));
+    expect(top1Agreement(exact.fq, exact.int, MNIST_CLASSES)).toBeGreaterThanOrEqual(0.995);
+    const x86 = bothWays(sat);
+    // Fake quantization has no notion of the int16 pairs: a difference must come with saturation events.
+    if (maxAbsDifference(x86.int, exact.int) > 0) expect(x86.pairs).toBeGreaterThan(0);
+    else expect(x86.pairs).toBe(0);
+  });
+
+  it("4-bit activations (w4a4-per-tensor): agreement stated, ≥ 90 % on this briefly trained model", () => {
+    // With 16 codes, the integer bias (rounded to s_in·s_w, which is several % of s_out here) flips about
+    // 1 % of first-layer codes that the float bias of fake quantization does not: measured 93 % on this
+    // model; 99.0 % for the fully trained 28×28 cnn (see the experiment).
+    const { fq, int } = bothWays(profiles["w4a4-per-tensor"]!);
+    expect(top1Agreement(fq, int, MNIST_CLASSES)).toBeGreaterThanOrEqual(0.9);
+  });
+});
