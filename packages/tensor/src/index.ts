@@ -25,5 +25,7 @@ export * from "./rng.js";
 export * from "./tensor.js";
 export * from "./views.js";
 
+export { gemmInt8Wasm, type Int8BLayout } from "./wasm/gemm-int8.js";
+
 // Registers the wasm backend's kernels (the module itself is assembled on first use).
 import "./wasm/register.js";

@@ -8,12 +8,14 @@ import { type ConvExports, emitConv } from "./conv-kernel.js";
 import { type ElementwiseExports, emitElementwise } from "./elementwise-kernel.js";
 import { emitFakeQuant, type FakeQuantExports } from "./fake-quant-kernel.js";
 import { emitGemmF32, GEMM_MR, GEMM_NR, type GemmF32Exports } from "./gemm-f32-kernel.js";
+import { emitGemmInt8, type GemmInt8Exports } from "./gemm-int8-kernel.js";
 import { WasmHeap } from "./heap.js";
 import { emitPool, type PoolExports } from "./pool-kernel.js";
 import { simdSupported } from "./simd-support.js";
 import { type WasmMemory, webAssembly } from "./wasm-api.js";
 
 export type KernelExports = GemmF32Exports &
+  GemmInt8Exports &
   ConvExports &
   PoolExports &
   FakeQuantExports &
@@ -32,6 +34,7 @@ let runtime: WasmRuntime | undefined;
 export function kernelModuleBytes(): Uint8Array {
   const m = new WasmModuleBuilder().defineMemory(16);
   emitGemmF32(m);
+  emitGemmInt8(m);
   emitConv(m);
   emitPool(m);
   emitFakeQuant(m);
