@@ -2,6 +2,7 @@ import { CheckpointError } from "@quant-trim/autograd";
 import { UsageError } from "./args.js";
 import { evalCommand } from "./commands/eval.js";
 import { experimentCommand } from "./commands/experiment.js";
+import { exportCommand } from "./commands/export.js";
 import { trainCommand } from "./commands/train.js";
 import type { Io } from "./output.js";
 
@@ -23,6 +24,10 @@ const COMMANDS: Record<string, Command> = {
   experiment: {
     summary: "train every recipe with the same budget and compare them under quantization",
     run: experimentCommand,
+  },
+  export: {
+    summary: "write a checkpoint as an ONNX file (float, or QDQ for a backend profile)",
+    run: exportCommand,
   },
 };
 

@@ -1,46 +1,37 @@
-import { CheckpointError } from "@quant-trim/autograd";
-import { loadCheckpoint } from "@quant-trim/autograd/node";
-import { buildModel, evaluate, head, isZooModel, ptqAccuracy, ptqGrids, sample } from "@quant-trim/recipes";
-import { MNIST_CLASSES, standardizedSplit } from "@quant-trim/recipes/node";
+import { evaluate, head, ptqAccuracy, ptqGrids, sample } from "@quant-trim/recipes";
+import { standardizedSplit } from "@quant-trim/recipes/node";
 import { Rng } from "@quant-trim/tensor";
 import { int, parse, str, UsageError } from "../args.js";
-import { firstNonFinite } from "../finite-tensors.js";
 import { type Io, pct } from "../output.js";
+import { checkpointModel, onnxEvalModel } from "./export.js";
 
 export const evalHelp = `Usage: quant-trim eval --checkpoint PATH [options]
+       quant-trim eval --onnx PATH [options]
 
   Accuracy on the 2,000 test digits in FP32, and with every weight and activation fake-quantized after
   calibrating on 256 training images: INT8 and INT4 weights, per-channel and per-tensor, INT8 activations.
   The test digits are those of the training split (seed 0), so a checkpoint is never scored on its own
   training data. A checkpoint holding NaN or ±Inf is refused (exit code 2), naming the tensor and element.
+  --onnx PATH       evaluate a float ONNX model instead (imported into nn layers; input [batch, 1, 28, 28],
+                    10 outputs; see docs/onnx.md for the operators it reads)
   --json            print the result as JSON
   --seed N          which 256 training images calibrate: 0 (default) takes the first 256, any other seed a
                     seeded random draw`;
 
 export async function evalCommand(args: string[], io: Io): Promise<void> {
-  const v = parse(args, { checkpoint: { type: "string" } });
+  const v = parse(args, { checkpoint: { type: "string" }, onnx: { type: "string" } });
   if (v.help) {
     io.stdout.write(`${evalHelp}\n`);
     return;
   }
-  const path = str(v, "checkpoint");
-  if (!path) throw new UsageError("--checkpoint PATH is required");
+  const onnxPath = str(v, "onnx");
+  const path = onnxPath ?? str(v, "checkpoint");
+  if (onnxPath !== undefined && str(v, "checkpoint") !== undefined)
+    throw new UsageError("give --checkpoint or --onnx, not both");
+  if (!path) throw new UsageError("--checkpoint PATH is required (or --onnx PATH)");
   const seed = int("seed", str(v, "seed"), 0, 0, 2 ** 32 - 1);
-  const { tensors, metadata } = loadCheckpoint(path);
-  const arch = metadata.architecture!;
-  if (!isZooModel(arch)) throw new CheckpointError(`unknown architecture '${arch}' in ${path}`);
-  const bad = firstNonFinite(tensors);
-  if (bad)
-    throw new CheckpointError(
-      `${path}: tensor '${bad.name}' holds ${bad.value} at element ${bad.index}; a checkpoint must be finite`,
-    );
+  const { model, arch } = onnxPath !== undefined ? onnxEvalModel(onnxPath) : checkpointModel(path);
   const { train, test } = standardizedSplit(0);
-  const model = buildModel(arch, { inputShape: train.sampleShape, classes: MNIST_CLASSES, seed: 0 });
-  try {
-    model.loadStateDict(tensors);
-  } catch (e) {
-    throw new CheckpointError(`${path} does not fit architecture '${arch}': ${(e as Error).message}`);
-  }
   const fp = evaluate(model, test);
   const calibration = seed === 0 ? head(train, 256) : sample(train, 256, new Rng(seed));
   const quantized: Record<string, number> = {};
@@ -48,7 +39,7 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
     quantized[name] = ptqAccuracy(model, { grids, calibration, test });
   if (v.json)
     io.stdout.write(
-      `${JSON.stringify({ checkpoint: path, architecture: arch, fpAccuracy: fp, quantized })}\n`,
+      `${JSON.stringify({ ...(onnxPath === undefined ? { checkpoint: path } : { onnx: path }), architecture: arch, fpAccuracy: fp, quantized })}\n`,
     );
   else {
     io.stdout.write(`${path} (${arch}): FP32 ${pct(fp)}\n`);
