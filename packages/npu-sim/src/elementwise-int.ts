@@ -336,13 +336,22 @@ export function mulInt(
  */
 
 /**
- * Which MLAS QLinearAdd kernel to reproduce. "avx2-fma" (x86-64 with AVX2, `qladd_avx2.cpp`): with
- * r_a = fp32(s_a / s_c), r_b = fp32(s_b / s_c) and fixed = fp32(zp_c − fp32(fp32(r_a·zp_a) + fp32(r_b·zp_b))),
- * each element is `rne(fma(a, r_a, fma(b, r_b, fixed)))` on the raw codes, saturated to the type; an
- * operand that is one value per span (a scalar, or repeated along the innermost axis) is folded into
- * `fixed` first (`fixed + fp32(b·r_b)`, then one fma); when both are, `a` is the one folded. "scalar" (the portable C++ helper, also used for
- * 16-bit types): dequantize both in float32, add, divide by s_c, clamp to the range minus zp_c, add
- * zp_c, round half to even.
+ * Which MLAS QLinearAdd kernel to reproduce.
+ *
+ * "avx2-fma" (x86-64 with AVX2 and FMA, `qladd_avx2.cpp` as built into onnxruntime-node 1.30): on the raw
+ * codes, with r = fp32(s / s_c) per operand,
+ *
+ *   fixed = fp32(zp_c − fma(zp_1, r_1, fp32(r_2·zp_2)))
+ *   c     = saturate(rne(fma(x_1, r_1, fma(x_2, r_2, fixed))))
+ *
+ * where operand 1 is `a` and operand 2 is `b`, except that a single-valued `a` (a scalar, or repeated
+ * along the innermost axis) is passed second. The source writes the constant and the scalar fold as
+ * separate multiplies and adds; the compiler fused them, so they round once. This was established
+ * against onnxruntime-node on this project's machine (a search for inputs where the candidate
+ * roundings disagree: vector, scalar-a and scalar-b cases each matched only this form).
+ *
+ * "scalar" (the portable C++ helper, also used for 16-bit types): dequantize both in float32, add,
+ * divide by s_c, clamp to the range minus zp_c, add zp_c, round half to even.
  */
 export type MlasAddKernel = "avx2-fma" | "scalar";
 
@@ -354,8 +363,8 @@ export interface AddIntMlasOptions {
 /**
  * onnxruntime QLinearAdd as its MLAS kernels compute it (see `MlasAddKernel`). The output saturates to
  * the output grid's range (QLinearAdd has no fused activation). 8-bit containers only for "avx2-fma"
- * (MLAS has no 16-bit vector kernel). The "avx2-fma" emulation assumes the compiler did not contract
- * the scalar `fixed` computation into an fma (unverified against a build).
+ * (MLAS has no 16-bit vector kernel). How onnxruntime splits general broadcasts (not scalar, not equal
+ * shapes) into kernel calls is not verified; operand roles follow the single-value rule per element.
  */
 export function addIntMlas(
   a: IntOperand,
@@ -398,18 +407,19 @@ export function addIntMlas(
       result[i] = roundHalfEven(f(vc + o.zeroPoint));
     }
   } else {
-    const ra = f(A.scale / o.scale);
-    const rb = f(B.scale / o.scale);
-    const fixed = f(o.zeroPoint - f(f(ra * A.zeroPoint) + f(rb * B.zeroPoint)));
+    // Roles as onnxruntime hands them to the kernel: a single-value `a` is passed second (swapped with b).
+    const swap = bc.aScalarSpan;
+    const first = swap ? B : A;
+    const second = swap ? A : B;
+    const firstIndex = swap ? bIndex : aIndex;
+    const secondIndex = swap ? aIndex : bIndex;
+    const r1 = f(first.scale / o.scale);
+    const r2 = f(second.scale / o.scale);
+    const fixed = f(o.zeroPoint - fmaF32(first.zeroPoint, r1, f(r2 * second.zeroPoint)));
     for (let i = 0; i < n; i++) {
-      const x = A.data[aIndex === null ? i : aIndex[i]!]!;
-      const y = B.data[bIndex === null ? i : bIndex[i]!]!;
-      let c: number;
-      // A one-value operand is folded into the constant, `a` first when both are (LengthA == 1 is tested
-      // before LengthB == 1 in MLAS).
-      if (bc.aScalarSpan) c = fmaF32(y, rb, f(fixed + f(x * ra)));
-      else if (bc.bScalarSpan) c = fmaF32(x, ra, f(fixed + f(y * rb)));
-      else c = fmaF32(x, ra, fmaF32(y, rb, fixed));
+      const x = first.data[firstIndex === null ? i : firstIndex[i]!]!;
+      const y = second.data[secondIndex === null ? i : secondIndex[i]!]!;
+      const c = fmaF32(x, r1, fmaF32(y, r2, fixed));
       let v = cvtpsEpi32(c);
       if (v < qmin) {
         v = qmin;
