@@ -232,6 +232,15 @@ describe("ptqAccuracy", () => {
         test,
       }),
     ).toThrow(/ptqAccuracy: the calibration set is empty/);
+    const grids = ptqGrids["int4-per-tensor"]!;
+    const run = quantTrim(model, { totalSteps: 1, inputShape: [1, 6], onWarning: () => {} });
+    expect(() => ptqAccuracy(model, { grids, calibration, test })).toThrow(
+      /ptqAccuracy: the model is still instrumented \(module '' has hooks\); call run.qat.detach\(\)/,
+    );
+    run.qat!.detach();
+    expect(ptqAccuracy(model, { grids, calibration, test })).toBe(
+      freshModelAccuracy(model, grids, calibration, test),
+    );
   });
 });
 

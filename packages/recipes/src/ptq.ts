@@ -58,6 +58,12 @@ export function ptqAccuracy(model: Module, options: PtqOptions): number {
   checkDataset(fn, calibration, "calibration set");
   checkDataset(fn, test, "test set");
   if (calibration.count === 0) throw new Error(`${fn}: the calibration set is empty`);
+  // Quantizing a model that still carries a training run's fake quantization would quantize twice.
+  const hooked = instrumentedModule(model);
+  if (hooked !== null)
+    throw new Error(
+      `${fn}: the model is still instrumented (module '${hooked}' has hooks); call run.qat.detach() after training, or evaluate a fresh copy`,
+    );
   const batchSize = options.calibrationBatchSize ?? 256;
   const wasTraining = model.training;
   model.eval();
@@ -79,4 +85,13 @@ export function ptqAccuracy(model: Module, options: PtqOptions): number {
     qat.detach();
     model.train(wasTraining);
   }
+}
+
+/** The name of the first module with a hook or weight hook ("" is the model itself), or null. */
+function instrumentedModule(model: Module): string | null {
+  for (const [name, m] of model.namedModules()) {
+    const weightHook = (m as { weightHook?: unknown }).weightHook;
+    if (m.hooks.input || m.hooks.output || (weightHook !== undefined && weightHook !== null)) return name;
+  }
+  return null;
 }
