@@ -1,4 +1,4 @@
-import { nn, type Variable } from "@quant-trim/autograd";
+import { nn, ops, type Variable } from "@quant-trim/autograd";
 import {
   AttributeType,
   checkOnnxModel,
@@ -222,6 +222,24 @@ describe("float export: layout", () => {
     expect(proto.graph.node.map((n) => n.name)).toEqual(["fc", "fc#call1"]);
     expect(proto.graph.initializer.map((t) => t.name)).toEqual(["fc.weight", "fc.bias"]);
     await expectOrtMatches(model, exportOnnx(model, { inputShape: [4] }), [4], 15);
+  });
+
+  it("maps functional pools and clamps called in a custom forward", async () => {
+    class Functional extends nn.Module {
+      forward(x: Variable): Variable {
+        const pooled = ops.maxPool2d(x, { kernel: 3, stride: 2, padding: 1 });
+        return ops.clamp(
+          ops.avgPool2d(pooled, { kernel: 2, padding: 1, countIncludePad: false }),
+          -0.75,
+          1.5,
+        );
+      }
+    }
+    const model = new Functional();
+    const proto = exportOnnxModel(model, { inputShape: [2, 7, 7] });
+    expect(opTypes(proto)).toEqual(["MaxPool", "AveragePool", "Clip"]);
+    expect(proto.graph.node.map((n) => n.name)).toEqual(["maxPool2d#0", "avgPool2d#0", "clamp#0"]);
+    await expectOrtMatches(model, exportOnnx(model, { inputShape: [2, 7, 7] }), [2, 7, 7], 17);
   });
 
   it("writes an Identity for a model that returns its input", async () => {

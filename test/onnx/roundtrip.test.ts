@@ -1,7 +1,8 @@
-import type { nn } from "@quant-trim/autograd";
-import { decodeModel, encodeModel, exportOnnx, importOnnx } from "@quant-trim/onnx";
+import { nn } from "@quant-trim/autograd";
+import { ClampRange, decodeModel, encodeModel, exportOnnx, importOnnx } from "@quant-trim/onnx";
 import { buildModel, zooNames } from "@quant-trim/recipes";
 import * as T from "@quant-trim/tensor";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { forward, ortOutputs, randomInput, randomizeBatchNorms } from "./export-helpers.js";
 import { KITCHEN_SINK_INPUT, KitchenSink } from "./export-models.js";
@@ -66,6 +67,32 @@ describe("round trip: export → import → export", () => {
       }
     });
   }
+
+  it("float attributes come back as the values they were written from (property: any eps, momentum, clamp bounds)", () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 1e-9, max: 0.5, noNaN: true }),
+        fc.double({ min: 1e-4, max: 0.9999, noNaN: true }),
+        fc.double({ min: -100, max: 0, noNaN: true }),
+        fc.double({ min: 0, max: 100, noNaN: true }),
+        (eps, momentum, lo, hi) => {
+          const model = new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4, eps, momentum));
+          const clamp = new ClampRange(lo, hi);
+          const net = new nn.Sequential(model, clamp);
+          const first = exportOnnx(net, { inputShape: [3] });
+          const imported = importOnnx(first);
+          const bn = imported
+            .namedModules()
+            .find(([, m]) => m instanceof nn.BatchNorm1d)![1] as nn.BatchNorm1d;
+          // ONNX stores float32: what comes back is the shortest decimal that rounds to the stored value.
+          expect(Math.fround(bn.eps)).toBe(Math.fround(eps));
+          expect(Math.fround(1 - bn.momentum)).toBe(Math.fround(1 - momentum));
+          expect(sameBytes(exportOnnx(imported), first)).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
 
   it("carries the metadata and names over, and a re-export with new metadata changes only metadata_props", () => {
     const model = buildModel("mlp", { inputShape: MNIST_SAMPLE, classes: 10 });

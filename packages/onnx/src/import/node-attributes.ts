@@ -19,8 +19,9 @@ const utf8 = new TextDecoder();
 
 /** The shortest decimal that rounds to the float32 `f` (1e-5 comes back as 1e-5, not 9.99999974738e-6). */
 export function float32Decimal(f: number): number {
-  if (!Number.isFinite(f)) return f;
   const target = Math.fround(f);
+  // −0 must stay −0 (a Clip at −0 is written back bit for bit); toPrecision would drop its sign.
+  if (!Number.isFinite(target) || target === 0) return target;
   for (let digits = 1; digits <= 9; digits++) {
     const d = Number(target.toPrecision(digits));
     if (Math.fround(d) === target) return d;

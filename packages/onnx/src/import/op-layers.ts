@@ -220,8 +220,11 @@ const batchNormalization: OpBuilder = (c) => {
   }
   const channels = shape[0]!;
   const eps = a.float("epsilon", 1e-5);
-  // ONNX's momentum weighs the running value, PyTorch's (and nn's) the new batch statistic.
-  const momentum = float32Decimal(1 - a.float("momentum", 0.9));
+  // ONNX's momentum weighs the running value, PyTorch's (and nn's) the new batch statistic. Prefer the
+  // short decimal (0.9 → 0.1), but only when its complement still rounds to the stored float32.
+  const stored = a.float("momentum", 0.9);
+  const short = float32Decimal(1 - stored);
+  const momentum = Math.fround(1 - short) === Math.fround(stored) ? short : 1 - stored;
   const m =
     shape.length === 3
       ? new nn.BatchNorm2d(channels, eps, momentum)
@@ -254,8 +257,9 @@ const clip: OpBuilder = (c) => {
   };
   const lo = bound(1, "min", Number.NEGATIVE_INFINITY);
   const hi = bound(2, "max", Number.POSITIVE_INFINITY);
-  if (lo === 0 && hi === 6) return single(c, new nn.ReLU6());
-  if (lo === 0 && hi === Number.POSITIVE_INFINITY) return single(c, new nn.ReLU());
+  // Object.is: a Clip from −0 is a clamp of its own, written back as −0.
+  if (Object.is(lo, 0) && hi === 6) return single(c, new nn.ReLU6());
+  if (Object.is(lo, 0) && hi === Number.POSITIVE_INFINITY) return single(c, new nn.ReLU());
   if (!(lo <= hi)) return c.fail(`min (${lo}) is above max (${hi})`);
   return single(c, new ClampRange(lo, hi), { replayOp: "clamp" });
 };
