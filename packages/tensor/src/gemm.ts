@@ -27,6 +27,10 @@ import type { TypedData } from "./tensor.js";
  *   of A into blocks of `M_BLOCK` (the packed A block stays in L2), and columns of B into blocks sized so
  *   the packed B block stays in L2 even when K is tiny and N huge (im2col shapes).
  * - Accumulation within a k-block is in float64; a float32 C is rounded once per k-block.
+ *
+ * This function validates and handles the trivial cases, then runs the active backend's kernel (see
+ * backend/registry.ts): the `js` one is `gemmJs` below; the `wasm` one (wasm/gemm-f32.ts) takes
+ * all-float32 operands, accumulates in float32 and is within γ(K+2)·Σ|α·a·b| of the exact result.
  */
 export function gemm(
   transA: boolean,

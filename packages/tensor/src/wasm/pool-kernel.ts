@@ -9,15 +9,15 @@
  * - `maxpool_2x2`: kernel 2, stride 2, no padding or dilation (the CNN's pooling), four outputs per
  *   step: two input rows are loaded as eight floats each, split into even and odd columns by shuffles,
  *   and the four candidates of each window are compared lane-wise with their indices alongside.
- * - `maxpool_backward`: dx[plane + index] += dy, in output order (as the js kernel, so sums of
- *   overlapping windows round identically); returns the first position whose index lies outside its
- *   plane, or −1, before writing anything.
+ *
+ * The gradient stays with the `js` kernel: it is a plain scatter-add into a fresh (zeroed) array with no
+ * data-dependent branch, and measured 1.3 ms in js against 1.7 ms in wasm on the CNN's [64, 8, 28, 28]
+ * (the wasm version has to copy dy, the indices and dx across the boundary).
  */
 import type { FunctionBuilder, Local, WasmModuleBuilder } from "./assembler.js";
 
 export const MAXPOOL_GENERIC = "maxpool_generic";
 export const MAXPOOL_2X2 = "maxpool_2x2";
-export const MAXPOOL_BACKWARD = "maxpool_backward";
 
 export interface PoolExports {
   [MAXPOOL_GENERIC]: (
@@ -38,20 +38,11 @@ export interface PoolExports {
     taps: number,
   ) => void;
   [MAXPOOL_2X2]: (x: number, out: number, idx: number, planes: number, H: number, W: number) => void;
-  [MAXPOOL_BACKWARD]: (
-    dy: number,
-    idx: number,
-    dx: number,
-    planes: number,
-    plane: number,
-    perPlane: number,
-  ) => number;
 }
 
 export function emitPool(m: WasmModuleBuilder): void {
   emitGeneric(m);
   emit2x2(m);
-  emitBackward(m);
 }
 
 /** best/bestAt ← v/at when bestAt < 0, v > best, or v is NaN. */
@@ -245,50 +236,6 @@ function emit2x2(m: WasmModuleBuilder): void {
           });
         });
       });
-    },
-  );
-}
-
-function emitBackward(m: WasmModuleBuilder): void {
-  m.addFunction(
-    MAXPOOL_BACKWARD,
-    ["i32", "i32", "i32", "i32", "i32", "i32"],
-    ["i32"],
-    (f, dy, idx, dx, planes, plane, perPlane) => {
-      const k = f.local("i32");
-      const total = f.local("i32");
-      const j = f.local("i32");
-      const nc = f.local("i32");
-      const at = f.local("i32");
-      const dst = f.local("i32");
-      f.get(planes).get(perPlane).i32("mul").set(total);
-      f.block((ok) => {
-        f.forUp(k, total, 1, () => {
-          f.get(idx).get(k).i32Const(2).i32("shl").i32("add").mem("i32_load").set(at);
-          // An unsigned compare also catches negative indices.
-          f.get(at)
-            .get(plane)
-            .i32("ge_u")
-            .ifElse(() => {
-              f.get(k).ret();
-            });
-        });
-        f.br(ok);
-      });
-      f.i32Const(0).set(k);
-      f.forUp(nc, planes, 1, () => {
-        f.get(nc).get(plane).i32("mul").i32Const(2).i32("shl").get(dx).i32("add").set(dst);
-        f.i32Const(0).set(j);
-        f.forUp(j, perPlane, 1, () => {
-          f.get(idx).get(k).i32Const(2).i32("shl").i32("add").mem("i32_load").i32Const(2).i32("shl");
-          f.get(dst).i32("add").set(at);
-          f.get(at).get(at).mem("f32_load");
-          f.get(dy).get(k).i32Const(2).i32("shl").i32("add").mem("f32_load");
-          f.f32("add").mem("f32_store");
-          f.addTo(k, 1);
-        });
-      });
-      f.i32Const(-1);
     },
   );
 }

@@ -1,12 +1,11 @@
 /**
- * The `wasm` backend's max pooling (float32; float64 runs the `js` kernels). Values and indices are
- * exactly the `js` backend's (see pool-kernel.ts). A bad index in the backward pass is left to the
- * `js` kernel, which reports it.
+ * The `wasm` backend's max pooling (float32; float64 runs the `js` kernel). Values and indices are
+ * exactly the `js` backend's (see pool-kernel.ts, also for why the gradient stays in js).
  */
 import { kernelFor } from "../backend/registry.js";
-import type { MaxPool2dBackwardKernel, MaxPool2dKernel } from "../pool.js";
+import type { MaxPool2dKernel } from "../pool.js";
 import { Tensor } from "../tensor.js";
-import { MAXPOOL_2X2, MAXPOOL_BACKWARD, MAXPOOL_GENERIC } from "./pool-kernel.js";
+import { MAXPOOL_2X2, MAXPOOL_GENERIC } from "./pool-kernel.js";
 import { wasmRuntime } from "./runtime.js";
 
 export const maxPool2dWasm: MaxPool2dKernel = (g, x, taps) => {
@@ -68,34 +67,5 @@ export const maxPool2dWasm: MaxPool2dKernel = (g, x, taps) => {
     heap.release(idxPtr);
     heap.release(outPtr);
     heap.release(xPtr);
-  }
-};
-
-export const maxPool2dBackwardWasm: MaxPool2dBackwardKernel = (dy, indices, xShape) => {
-  const js = () => kernelFor<MaxPool2dBackwardKernel>("maxPool2dBackward", "js")!(dy, indices, xShape);
-  if (dy.dtype !== "float32") return js();
-  const rt = wasmRuntime();
-  const heap = rt.heap;
-  const [N, C, H, W] = xShape as [number, number, number, number];
-  const planes = N * C;
-  const plane = H * W;
-  const n = dy.size;
-  const dyc = dy.contiguous();
-  const dyPtr = heap.alloc(n * 4);
-  const idxPtr = heap.alloc(n * 4);
-  const dxPtr = heap.alloc(planes * plane * 4);
-  try {
-    heap.f32().set(dyc.data.subarray(dyc.offset, dyc.offset + n), dyPtr >> 2);
-    heap.i32().set(indices, idxPtr >> 2);
-    heap.f32().fill(0, dxPtr >> 2, (dxPtr >> 2) + planes * plane);
-    const bad = rt.exports[MAXPOOL_BACKWARD](dyPtr, idxPtr, dxPtr, planes, plane, n / Math.max(planes, 1));
-    if (bad >= 0) return js();
-    const dx = new Float32Array(planes * plane);
-    dx.set(heap.f32().subarray(dxPtr >> 2, (dxPtr >> 2) + planes * plane));
-    return new Tensor(dx, [...xShape]);
-  } finally {
-    heap.release(dxPtr);
-    heap.release(idxPtr);
-    heap.release(dyPtr);
   }
 };

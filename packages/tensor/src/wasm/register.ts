@@ -7,14 +7,13 @@ import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dForwardWasm } 
 import { binaryFastWasm, unaryFastWasm } from "./elementwise.js";
 import { fakeQuantizeHalfEvenWasm } from "./fake-quant.js";
 import { gemmWasm } from "./gemm-f32.js";
-import { maxPool2dBackwardWasm, maxPool2dWasm } from "./pool.js";
+import { maxPool2dWasm } from "./pool.js";
 
 registerKernel("gemm", "wasm", gemmWasm);
 registerKernel("conv2d", "wasm", conv2dForwardWasm);
 registerKernel("conv2dBackwardInput", "wasm", conv2dBackwardInputWasm);
 registerKernel("conv2dBackwardWeight", "wasm", conv2dBackwardWeightWasm);
 registerKernel("maxPool2d", "wasm", maxPool2dWasm);
-registerKernel("maxPool2dBackward", "wasm", maxPool2dBackwardWasm);
 registerKernel("elementwise.unary", "wasm", unaryFastWasm);
 registerKernel("elementwise.binary", "wasm", binaryFastWasm);
 registerKernel("fakeQuantizeHalfEven", "wasm", fakeQuantizeHalfEvenWasm);
