@@ -1,8 +1,10 @@
 import { nn, ops, SGD, Variable } from "@quant-trim/autograd";
-import { exportOnnx, ImportedOnnxModel, importOnnx } from "@quant-trim/onnx";
+import { compile, profiles, run } from "@quant-trim/npu-sim";
+import { exportOnnx, exportQdqOnnx, ImportedOnnxModel, importOnnx } from "@quant-trim/onnx";
+import { buildModel } from "@quant-trim/recipes";
 import * as T from "@quant-trim/tensor";
 import { describe, expect, it } from "vitest";
-import { forward, ortOutputs, randomInput, relativeError } from "./export-helpers.js";
+import { forward, ortOutputs, randomInput, randomizeBatchNorms, relativeError } from "./export-helpers.js";
 import { torchStyleModelBytes, torchStyleReference, torchStyleWeights } from "./pytorch-style-model.js";
 
 const SAMPLE = [1, 8, 8];
@@ -100,6 +102,43 @@ describe("importOnnx: a model written by another producer (PyTorch's layout)", (
     opt.step();
     model.eval();
     expect(lossOf().data.get()).toBeLessThan(before);
+  });
+});
+
+describe("importOnnx: the simulator applies to imported models", () => {
+  it("npu-sim compiles an imported zoo model to the program of the original (same outputs, bit for bit)", () => {
+    const original = buildModel("cnn-bn", { inputShape: [1, 28, 28], classes: 10, seed: 2 });
+    randomizeBatchNorms(original, new T.Rng(26));
+    const imported = importOnnx(exportOnnx(original, { inputShape: [1, 28, 28] }));
+    const batch = randomInput(new T.Rng(27), 16, [1, 28, 28]);
+    const profile = profiles["tflite-int8"]!;
+    const a = run(compile(original, profile, batch), batch).output.toFloat32Array();
+    const b = run(compile(imported, profile, batch), batch).output.toFloat32Array();
+    expect(b).toEqual(a);
+  });
+
+  it("a PyTorch-layout model compiles with every op on the accelerator, and its QDQ export runs in ONNX Runtime as the program does", async () => {
+    const model = importOnnx(torchStyleModelBytes(torchStyleWeights(seeded(28))));
+    const batch = randomInput(new T.Rng(29), 32, SAMPLE);
+    const program = compile(model, profiles["ort-cpu-u8s8"]!, batch);
+    expect(program.steps.map((s) => `${s.op}@${s.device}`)).toEqual([
+      "quantize@npu",
+      "conv2d@npu",
+      "max-pool@npu",
+      "avg-pool@npu",
+      "reshape@npu",
+      "linear@npu",
+      "linear@npu",
+      "dequantize@npu",
+    ]);
+    const qdq = exportQdqOnnx(program, { inputName: "x", outputName: "logits" });
+    const [ort] = await ortOutputs(qdq, [batch], "x", "logits");
+    const exact = run(program, batch).output.toFloat32Array();
+    // Exact int32 sums where onnxruntime has them (VNNI, ARM); else its x86 int16 pair saturation.
+    const machine = ort!.data.every((v, i) => v === exact[i])
+      ? exact
+      : run(compile(model, profiles["ort-cpu-u8s8-x86-pair-sat"]!, batch), batch).output.toFloat32Array();
+    expect(Array.from(ort!.data)).toEqual(Array.from(machine));
   });
 });
 
