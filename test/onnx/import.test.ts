@@ -1,5 +1,5 @@
 import { nn, ops, SGD, Variable } from "@quant-trim/autograd";
-import { compile, profiles, run } from "@quant-trim/npu-sim";
+import { compile, type PlainQParams, profiles, run } from "@quant-trim/npu-sim";
 import { exportOnnx, exportQdqOnnx, ImportedOnnxModel, importOnnx } from "@quant-trim/onnx";
 import { buildModel } from "@quant-trim/recipes";
 import * as T from "@quant-trim/tensor";
@@ -133,12 +133,19 @@ describe("importOnnx: the simulator applies to imported models", () => {
     ]);
     const qdq = exportQdqOnnx(program, { inputName: "x", outputName: "logits" });
     const [ort] = await ortOutputs(qdq, [batch], "x", "logits");
-    const exact = run(program, batch).output.toFloat32Array();
-    // Exact int32 sums where onnxruntime has them (VNNI, ARM); else its x86 int16 pair saturation.
-    const machine = ort!.data.every((v, i) => v === exact[i])
-      ? exact
-      : run(compile(model, profiles["ort-cpu-u8s8-x86-pair-sat"]!, batch), batch).output.toFloat32Array();
-    expect(Array.from(ort!.data)).toEqual(Array.from(machine));
+    const ours = run(program, batch).output.toFloat32Array();
+    // Not bit for bit: npu-sim's integer average pool rounds a 2×2 mean's ties half away from zero
+    // (TFLite), onnxruntime half to even, and a 2×2 mean ties often. The logits stay within two output
+    // steps and every arg-max agrees.
+    const outputStep = (program.values[program.steps.at(-2)!.output]!.qparams as PlainQParams).scale[0]!;
+    let worst = 0;
+    for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i]! - ort!.data[i]!));
+    expect(worst).toBeLessThanOrEqual(2 * outputStep + 1e-7);
+    for (let n = 0; n < 32; n++) {
+      const row = (a: Float32Array) => Array.from(a.subarray(n * 3, n * 3 + 3));
+      const argmax = (r: number[]) => r.indexOf(Math.max(...r));
+      expect(argmax(row(ort!.data))).toBe(argmax(row(ours)));
+    }
   });
 });
 
