@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { saveCheckpoint } from "@quant-trim/autograd/node";
-import { decodeModel, exportOnnx } from "@quant-trim/onnx";
+import { decodeModel, encodeModel, exportOnnx, exportOnnxModel, graph } from "@quant-trim/onnx";
 import { buildModel } from "@quant-trim/recipes";
 import * as T from "@quant-trim/tensor";
 import { runCli } from "quant-trim";
@@ -151,7 +151,25 @@ describe("quant-trim export", () => {
     writeFileSync(garbage, "not an onnx file");
     const small = join(dir, "small.onnx");
     writeFileSync(small, exportOnnx(buildModel("mlp", { inputShape: [4], classes: 3 }), { inputShape: [4] }));
+    const tanh = join(dir, "tanh.onnx");
+    writeFileSync(
+      tanh,
+      encodeModel(
+        graph("t")
+          .input("x", "float32", ["batch", 1, 28, 28])
+          .node("Tanh", ["x"], ["y"])
+          .output("y", "float32")
+          .model(),
+      ),
+    );
+    const opset9 = join(dir, "opset9.onnx");
+    const float = exportOnnxModel(buildModel("cnn", { inputShape: [1, 28, 28], classes: 10 }), {
+      inputShape: [1, 28, 28],
+    });
+    writeFileSync(opset9, encodeModel({ ...float, irVersion: 4, opsetImport: [{ domain: "", version: 9 }] }));
     const cases: [string[], RegExp][] = [
+      [["--onnx", tanh], /importOnnx: node 0 'Tanh_0' \(Tanh\): op Tanh has no layer to import into/],
+      [["--onnx", opset9], /importOnnx: opset 9 is not supported/],
       [["--onnx", join(dir, "missing.onnx")], /--onnx: cannot read '.*missing\.onnx' \(ENOENT\)/],
       [["--onnx", garbage], /--onnx '.*garbage\.onnx': importOnnx: not a readable ONNX model: decodeModel: /],
       [["--onnx", small], /the model takes samples of shape \[4\], the digits are \[1, 28, 28\]/],
@@ -163,7 +181,6 @@ describe("quant-trim export", () => {
       expect(r.err, args.join(" ")).toMatch(message);
       expect(r.out).toBe("");
     }
-    rmSync(garbage);
-    rmSync(small);
+    for (const f of [garbage, small, tanh, opset9]) rmSync(f);
   });
 });
