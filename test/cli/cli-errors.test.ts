@@ -23,7 +23,7 @@ describe("usage errors", () => {
   it("no command: one line on stderr (not the help on stdout), exit 2", async () => {
     const r = await fails([], 2);
     expect(r.lines).toEqual([
-      "quant-trim: no command given (expected train, eval, experiment, export); run quant-trim --help for usage",
+      "quant-trim: no command given (expected train, eval, experiment, export, profiles); run quant-trim --help for usage",
     ]);
   });
 

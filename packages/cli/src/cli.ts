@@ -3,6 +3,7 @@ import { UsageError } from "./args.js";
 import { evalCommand } from "./commands/eval.js";
 import { experimentCommand } from "./commands/experiment.js";
 import { exportCommand } from "./commands/export.js";
+import { profilesCommand } from "./commands/profiles.js";
 import { trainCommand } from "./commands/train.js";
 import type { Io } from "./output.js";
 
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
     summary: "write a checkpoint as an ONNX file (float, or QDQ for a backend profile)",
     run: exportCommand,
   },
+  profiles: { summary: "list the integer backend profiles the simulator knows", run: profilesCommand },
 };
 
 const MAIN_HELP = `quant-trim — quantization-aware training of hardware-neutral low-bit checkpoints

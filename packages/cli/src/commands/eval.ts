@@ -1,8 +1,9 @@
 import { evaluate, head, ptqAccuracy, ptqGrids, sample } from "@quant-trim/recipes";
 import { standardizedSplit } from "@quant-trim/recipes/node";
-import { Rng } from "@quant-trim/tensor";
+import { fromData, Rng } from "@quant-trim/tensor";
 import { int, parse, str, UsageError } from "../args.js";
 import { type Io, pct } from "../output.js";
+import { evaluateOnProfiles, formatProfilesEvaluation, parseProfileList } from "../profile-eval.js";
 import { checkpointModel, onnxEvalModel } from "./export.js";
 
 export const evalHelp = `Usage: quant-trim eval --checkpoint PATH [options]
@@ -14,12 +15,20 @@ export const evalHelp = `Usage: quant-trim eval --checkpoint PATH [options]
   training data. A checkpoint holding NaN or ±Inf is refused (exit code 2), naming the tensor and element.
   --onnx PATH       evaluate a float ONNX model instead (imported into nn layers; input [batch, 1, 28, 28],
                     10 outputs; see docs/onnx.md for the operators it reads)
+  --profiles LIST   also compile the model for integer backends ('all' or names separated by commas, see
+                    quant-trim profiles), each calibrating on the same 256 images, and report per profile
+                    integer accuracy, top-1 agreement with FP, logit cosine, worst layer SQNR and cost-model
+                    figures, then the worst FP→integer gap and the spread across profiles
   --json            print the result as JSON
   --seed N          which 256 training images calibrate: 0 (default) takes the first 256, any other seed a
                     seeded random draw`;
 
 export async function evalCommand(args: string[], io: Io): Promise<void> {
-  const v = parse(args, { checkpoint: { type: "string" }, onnx: { type: "string" } });
+  const v = parse(args, {
+    checkpoint: { type: "string" },
+    onnx: { type: "string" },
+    profiles: { type: "string" },
+  });
   if (v.help) {
     io.stdout.write(`${evalHelp}\n`);
     return;
@@ -30,6 +39,8 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
     throw new UsageError("give --checkpoint or --onnx, not both");
   if (!path) throw new UsageError("--checkpoint PATH is required (or --onnx PATH)");
   const seed = int("seed", str(v, "seed"), 0, 0, 2 ** 32 - 1);
+  const profileSpec = str(v, "profiles");
+  const profileList = profileSpec === undefined ? null : parseProfileList(profileSpec);
   const { model, arch } = onnxPath !== undefined ? onnxEvalModel(onnxPath) : checkpointModel(path);
   const { train, test } = standardizedSplit(0);
   const fp = evaluate(model, test);
@@ -37,13 +48,24 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
   const quantized: Record<string, number> = {};
   for (const [name, grids] of Object.entries(ptqGrids))
     quantized[name] = ptqAccuracy(model, { grids, calibration, test });
+  const integer =
+    profileList === null
+      ? null
+      : evaluateOnProfiles(
+          model,
+          profileList,
+          fromData(calibration.inputs, [calibration.count, ...calibration.sampleShape]),
+          fromData(test.inputs, [test.count, ...test.sampleShape]),
+          test.labels,
+        );
   if (v.json)
     io.stdout.write(
-      `${JSON.stringify({ ...(onnxPath === undefined ? { checkpoint: path } : { onnx: path }), architecture: arch, fpAccuracy: fp, quantized })}\n`,
+      `${JSON.stringify({ ...(onnxPath === undefined ? { checkpoint: path } : { onnx: path }), architecture: arch, fpAccuracy: fp, quantized, ...(integer ? { integer } : {}) })}\n`,
     );
   else {
     io.stdout.write(`${path} (${arch}): FP32 ${pct(fp)}\n`);
     for (const [k, a] of Object.entries(quantized))
       io.stdout.write(`  ${k.padEnd(18)} ${pct(a)}  (gap ${((fp - a) * 100).toFixed(2)} pts)\n`);
+    if (integer) io.stdout.write(`integer backends:\n${formatProfilesEvaluation(integer)}\n`);
   }
 }
