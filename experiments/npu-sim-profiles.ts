@@ -5,7 +5,7 @@
  * accuracy, top-1 agreement with FP, and — the fake-quant check — the top-1 agreement and max logit
  * difference between the model prepared for QAT on the profile's grids (calibrated with min-max
  * observers on the same 256 digits, λ = 1) and the program compiled from that QAT model's activation
- * qparams. Also times compile and integer inference of the 2,000 digits.
+ * qparams (points QAT lacks, e.g. at a fallback boundary, calibrate on the same digits). Also times compile and integer inference of the 2,000 digits.
  *
  * Run: `npx tsx --conditions=source experiments/npu-sim-profiles.ts [epochs] [cacheDir] [models]`
  * (trained weights are cached as .safetensors in cacheDir, default /tmp/quant-trim-npu-sim).

@@ -37,9 +37,11 @@ export class SeparableBlock extends nn.Module {
 
 /**
  * A small MobileNet-style network: stem conv 3×3 stride 2 → 16 + BatchNorm + ReLU6; a residual
- * separable block at 16 channels; a separable block with stride 2 to 32 channels; global average pool,
- * flatten, Linear(32 → classes). On MNIST: 16×14×14, then 32×7×7 (about 0.14 M multiply-accumulates per
- * image). Depthwise convolutions with folded BatchNorm are where per-tensor integer weights collapse.
+ * separable block at 16 channels; a separable block with stride 2 to 32 channels; flatten, Linear(→
+ * classes). On MNIST: 16×14×14, then 32×7×7, 1568 → 10 (about 0.16 M multiply-accumulates per image).
+ * (A global average pool before the classifier, as in MobileNet, trained far too slowly at this size:
+ * 21 % after one epoch on 4,000 digits against 87 % with the flattened features.) Depthwise convolutions
+ * with folded BatchNorm are where per-tensor integer weights collapse.
  */
 export class DepthwiseSeparableNet extends nn.Module {
   readonly stem: nn.Sequential;
@@ -66,11 +68,7 @@ export class DepthwiseSeparableNet extends nn.Module {
     const s2 = conv2dOutputShape(s1, [16, 1, 3, 3], { stride: 2, padding: 1, groups: 16 });
     this.head = this.registerModule(
       "head",
-      new nn.Sequential(
-        new nn.AvgPool2d({ kernel: [s2[2]!, s2[3]!] }),
-        new nn.Flatten(),
-        new nn.Linear(32, classes, { rng }),
-      ),
+      new nn.Sequential(new nn.Flatten(), new nn.Linear(32 * s2[2]! * s2[3]!, classes, { rng })),
     );
   }
   forward(x: Variable): Variable {
