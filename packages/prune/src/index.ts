@@ -9,6 +9,7 @@ export {
   type SparsitySchedule,
   unpackMask,
 } from "./magnitude-pruner.js";
+export { alignThresholdPow2 } from "./pow2-align.js";
 export { type GroupLayout, groupLayout, type TrimMode } from "./project.js";
 export {
   type LayerTrimOptions,

@@ -1,6 +1,13 @@
 import type { Granularity, GridSpec } from "@quant-trim/quant";
 import { matchesName, type NamedParam, type ParamEntry, selectWeights } from "./layers.js";
-import { assertContiguous, type GroupLayout, groupLayout, type TrimMode } from "./project.js";
+import { alignThresholdPow2, resolvePow2Qmax } from "./pow2-align.js";
+import {
+  assertContiguous,
+  type GroupLayout,
+  groupLayout,
+  storableThreshold,
+  type TrimMode,
+} from "./project.js";
 import {
   checkKeys,
   defaultPFinal,
@@ -46,6 +53,12 @@ export interface ReversePrunerOptions extends LayerTrimOptions {
    * Pass `() => {}` to silence it.
    */
   onWarning?: (message: string, layers: UntrimmableLayer[]) => void;
+  /**
+   * Pow2-aligned trimming [ours]: once trimming is under way (schedule strength λ > 0), snap each τ down to
+   * the largest qmax·2^k ≤ τ, so that a power-of-two backend's scale max/qmax is exactly 2^k. `true` takes
+   * qmax from each layer's grid; a number gives it (127 for an INT8 power-of-two backend). Default off.
+   */
+  alignPow2?: boolean | number;
 }
 
 /** A layer whose every group is too small to lose a weight at the lowest quantile level it will see. */
@@ -97,6 +110,7 @@ const OPTION_KEYS = [
   "exclude",
   "layers",
   "onWarning",
+  "alignPow2",
 ] as const;
 const LAYER_KEYS = ["grid", "granularity", "rule", "pFinal"] as const;
 
@@ -117,6 +131,8 @@ interface TrimLayer {
   /** This step's p and thresholds, computed for every layer before any weight is written. */
   pendingP: number;
   pending: Float64Array;
+  /** qmax of pow2-aligned trimming, null when off. */
+  alignQmax: number | null;
 }
 
 function checkGranularity(where: string, g: unknown): Granularity | undefined {
@@ -231,6 +247,7 @@ export class ReversePruner {
         computed: false,
         pendingP: 1,
         pending: new Float64Array(layout.count),
+        alignQmax: resolvePow2Qmax(`${FN}: ${where}`, options.alignPow2, merged.grid),
       };
     });
     const onWarning = options.onWarning ?? ((message: string) => console.warn(message));
@@ -321,6 +338,9 @@ export class ReversePruner {
         lambda,
         this.ws,
       );
+      // The warm-up (λ = 0) trims nothing, so it has no τ to align: snapping there would clamp FP training.
+      if (layer.alignQmax !== null && lambda > 0)
+        layer.pending[g] = storableThreshold(alignThresholdPow2(layer.pending[g]!, layer.alignQmax), t.data);
     }
     layer.pendingP = p;
   }

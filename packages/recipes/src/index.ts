@@ -60,4 +60,11 @@ export {
   trainClassifier,
   trainingSteps,
 } from "./train/trainer.js";
+export {
+  parseWeightGridSet,
+  type WeightGridName,
+  type WeightGridSetChoice,
+  weightGridNames,
+  weightGridSet,
+} from "./weight-grid-set.js";
 export { buildModel, isZooModel, type ZooBuilder, type ZooOptions, zoo, zooNames } from "./zoo/index.js";

@@ -12,7 +12,9 @@ import {
   prepareQat,
   type QatModel,
 } from "@quant-trim/quant";
+import { Rng } from "@quant-trim/tensor";
 import type { StepHooks } from "./train/trainer.js";
+import { type WeightGridSetChoice, weightGridSet } from "./weight-grid-set.js";
 
 export const recipeNames = ["fp", "qat", "pfq", "rp", "quant-trim"] as const;
 export type RecipeName = (typeof recipeNames)[number];
@@ -65,6 +67,26 @@ export interface QuantTrimOptions {
   clipMask?: boolean;
   /** Where the reverse pruner reports layers it can never trim (default console.warn). */
   onWarning?: (message: string, layers: UntrimmableLayer[]) => void;
+  /**
+   * Multi-grid PFQ [ours] (pfq and quant-trim only): the weight grid of fake quantization is drawn per
+   * step from this set instead of staying fixed. "profiles" is every layout of `weightGridNames` at the
+   * recipe's bits (they span the npu-sim profiles' weight grids); or list names / GridSpecs. Reverse
+   * pruning keeps grouping by the `bits`/`granularity` grid. Default: one grid (no sampling).
+   */
+  grids?: WeightGridSetChoice;
+  /**
+   * How multi-grid draws: "model" (default) one grid per step for every weight layer, as one backend
+   * would quantize the whole model; "layer" an independent draw per layer.
+   */
+  gridSampling?: "model" | "layer";
+  /** Seeds the multi-grid draws (default 0), so a run is reproducible. */
+  seed?: number;
+  /**
+   * Pow2-aligned trimming [ours] (rp and quant-trim only): snap each reverse-pruning threshold down so
+   * that τ/qmax is a power of two. `true` uses the training grid's qmax, a number gives qmax (127 for INT8
+   * power-of-two backends). Default off.
+   */
+  alignPow2?: boolean | number;
 }
 
 /** What a recipe adds to plain training: per-step hooks (pass it to the trainer) and handles. */
@@ -103,6 +125,10 @@ const OPTION_KEYS = new Set([
   "pFinal",
   "clipMask",
   "onWarning",
+  "grids",
+  "gridSampling",
+  "seed",
+  "alignPow2",
 ]);
 
 const WEIGHT_PRESETS = {
@@ -185,6 +211,7 @@ export function quantTrim(model: Module, options: QuantTrimOptions): QuantTrimRu
   const weight = options.weightGrid ?? presets.weight;
   const activation = options.activationGrid ?? presets.activation;
   const curriculum = curriculumOf(options);
+  const multiGrid = multiGridOf(fn, options, recipe, weight.bits);
   // Freeze where the curriculum's λ first equals 1 (⌈rampEnd·T⌉; ⌊·⌋ would freeze a step early), and
   // never at step 0: a freeze before any forward pass leaves the observers with empty ranges (T = 1).
   const freezeStep = Math.max(1, curriculum.firstFullStep);
@@ -192,7 +219,12 @@ export function quantTrim(model: Module, options: QuantTrimOptions): QuantTrimRu
   const usesRp = recipe === "rp" || recipe === "quant-trim";
   const clipMask = options.clipMask ?? recipe === "qat";
   const qat = usesFakeQuant
-    ? prepareQat(model, { inputShape: options.inputShape, weight, activation, clipMask })
+    ? prepareQat(model, {
+        inputShape: options.inputShape,
+        weight: multiGrid ? multiGrid.grids : weight,
+        activation,
+        clipMask,
+      })
     : null;
   const lambda: LambdaCurve | null =
     recipe === "qat"
@@ -201,13 +233,22 @@ export function quantTrim(model: Module, options: QuantTrimOptions): QuantTrimRu
         ? curriculum
         : null;
   const pFinal = usesRp ? (options.pFinal ?? defaultPFinal(weight.bits)) : null;
+  const alignPow2 = options.alignPow2;
+  if (alignPow2 !== undefined && !usesRp)
+    throw new Error(
+      `${fn}: alignPow2 aligns reverse pruning's thresholds; recipe '${recipe}' does not prune`,
+    );
   const pruner =
     pFinal !== null
       ? new ReversePruner(
           model.namedParameters().map(([name, param]) => ({ name, param })),
-          options.onWarning
-            ? { grid: weight, schedule: curriculum, pFinal, onWarning: options.onWarning }
-            : { grid: weight, schedule: curriculum, pFinal },
+          {
+            grid: weight,
+            schedule: curriculum,
+            pFinal,
+            ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+            ...(alignPow2 !== undefined ? { alignPow2 } : {}),
+          },
         )
       : null;
   return {
@@ -221,6 +262,7 @@ export function quantTrim(model: Module, options: QuantTrimOptions): QuantTrimRu
     beforeStep(step) {
       if (!qat || !lambda) return;
       qat.setLambda(lambda.at(step));
+      if (multiGrid) multiGrid.draw(qat);
       if (step === freezeStep) {
         qat.freezeObservers();
         qat.freezeBatchNormStats();
@@ -238,6 +280,49 @@ export function quantTrim(model: Module, options: QuantTrimOptions): QuantTrimRu
       reversePruning: pruner ? { pFinal, rule: "quantile", mode: "clamp" } : null,
       weightGrid: weight,
       activationGrid: activation,
+      // Only runs that use the [ours] options record them, so default metadata stays as it was.
+      ...(multiGrid
+        ? { multiGrid: { grids: multiGrid.grids, sampling: multiGrid.sampling, seed: multiGrid.seed } }
+        : {}),
+      ...(alignPow2 !== undefined && alignPow2 !== false ? { alignPow2 } : {}),
+    },
+  };
+}
+
+interface MultiGrid {
+  grids: GridSpec[];
+  sampling: "model" | "layer";
+  seed: number;
+  /** Picks this step's weight grids. */
+  draw(qat: QatModel): void;
+}
+
+function multiGridOf(fn: string, o: QuantTrimOptions, recipe: RecipeName, bits: number): MultiGrid | null {
+  const seed = o.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new Error(`${fn}: seed must be an integer ≥ 0, got ${String(seed)}`);
+  if (o.grids === undefined) {
+    if (o.gridSampling !== undefined) throw new Error(`${fn}: gridSampling needs grids (multi-grid PFQ)`);
+    return null;
+  }
+  if (recipe !== "pfq" && recipe !== "quant-trim")
+    throw new Error(`${fn}: grids (multi-grid PFQ) applies to pfq and quant-trim, not '${recipe}'`);
+  const grids = weightGridSet(o.grids, bits, fn);
+  const sampling = o.gridSampling ?? "model";
+  if (sampling !== "model" && sampling !== "layer")
+    throw new Error(`${fn}: gridSampling must be "model" or "layer", got ${JSON.stringify(sampling)}`);
+  const rng = new Rng(seed);
+  return {
+    grids,
+    sampling,
+    seed,
+    draw(qat) {
+      if (sampling === "layer") {
+        for (const p of qat.weightPoints) p.sample(rng);
+        return;
+      }
+      const k = rng.int(grids.length);
+      for (const p of qat.weightPoints) p.grid = p.grids[k]!;
     },
   };
 }

@@ -1,0 +1,94 @@
+/**
+ * Tables of the claim runs (JSON lines written by claim-run.ts / claim-tune.ts): per variant, FP accuracy,
+ * the INT4 and INT8 worst-case FP→integer gap and spread across profiles, mean ± std over seeds (sample
+ * std; "—" with one seed), the FP cost against `fp`, and the evaluation set's own noise (the binomial
+ * standard error of an accuracy near the measured level on that many digits).
+ *
+ *   npx tsx --conditions=source experiments/claim-summary.ts runs/claim/claim-cnn-bn.jsonl [...more]
+ */
+import { meanStd } from "./claim-lib.js";
+import { type ClaimRecord, readRecords } from "./claim-run.js";
+
+export interface VariantSummary {
+  arch: string;
+  variant: string;
+  seeds: number;
+  fp: { mean: number; std: number | null };
+  int4Gap: { mean: number; std: number | null };
+  int4Spread: { mean: number; std: number | null };
+  int8Gap: { mean: number; std: number | null };
+  int8Spread: { mean: number; std: number | null };
+  perProfile: Record<string, { mean: number; std: number | null }>;
+}
+
+export function summarize(records: ClaimRecord[]): VariantSummary[] {
+  const groups = new Map<string, ClaimRecord[]>();
+  for (const r of records) {
+    const k = `${r.arch}|${r.variant}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return [...groups.values()].map((rs) => {
+    const perProfile: VariantSummary["perProfile"] = {};
+    for (const p of rs[0]!.profiles)
+      perProfile[p.profile] = meanStd(
+        rs.map((r) => r.profiles.find((q) => q.profile === p.profile)!.accuracy),
+      );
+    return {
+      arch: rs[0]!.arch,
+      variant: rs[0]!.variant,
+      seeds: rs.length,
+      fp: meanStd(rs.map((r) => r.fpAccuracy)),
+      int4Gap: meanStd(rs.map((r) => r.int4.worstGap)),
+      int4Spread: meanStd(rs.map((r) => r.int4.spread)),
+      int8Gap: meanStd(rs.map((r) => r.int8.worstGap)),
+      int8Spread: meanStd(rs.map((r) => r.int8.spread)),
+      perProfile,
+    };
+  });
+}
+
+const pm = (s: { mean: number; std: number | null }) =>
+  `${(100 * s.mean).toFixed(2)} ± ${s.std === null ? "—" : (100 * s.std).toFixed(2)}`;
+
+/** A markdown table of the summaries (accuracy points). */
+export function formatSummary(summaries: VariantSummary[], evalCount: number): string {
+  const lines = [
+    "| model | recipe | seeds | FP acc % | FP cost vs fp (pts) | INT4 worst gap (pts) | INT4 spread (pts) | INT8 worst gap (pts) | INT8 spread (pts) |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const s of summaries) {
+    const base = summaries.find((b) => b.arch === s.arch && b.variant === "fp");
+    const cost = base ? (100 * (base.fp.mean - s.fp.mean)).toFixed(2) : "n/a";
+    lines.push(
+      `| ${s.arch} | ${s.variant} | ${s.seeds} | ${pm(s.fp)} | ${cost} | ${pm(s.int4Gap)} | ${pm(s.int4Spread)} | ${pm(s.int8Gap)} | ${pm(s.int8Spread)} |`,
+    );
+  }
+  const p = summaries.length > 0 ? summaries[0]!.fp.mean : 0.98;
+  const se = Math.sqrt((p * (1 - p)) / evalCount);
+  lines.push(
+    "",
+    `Noise of one accuracy on ${evalCount} digits (binomial standard error at ${(100 * p).toFixed(1)} %): ${(100 * se).toFixed(2)} pts.`,
+  );
+  return lines.join("\n");
+}
+
+/** Per-profile accuracy (mean ± std over seeds) as a markdown table. */
+export function formatPerProfile(summaries: VariantSummary[]): string {
+  const profiles = Object.keys(summaries[0]?.perProfile ?? {});
+  const lines = [
+    `| model | recipe | ${profiles.join(" | ")} |`,
+    `|---|---|${profiles.map(() => "---").join("|")}|`,
+  ];
+  for (const s of summaries)
+    lines.push(`| ${s.arch} | ${s.variant} | ${profiles.map((p) => pm(s.perProfile[p]!)).join(" | ")} |`);
+  return lines.join("\n");
+}
+
+if (process.argv[1]?.endsWith("claim-summary.ts")) {
+  const records = process.argv.slice(2).flatMap((p) => readRecords(p));
+  if (records.length === 0) throw new Error("claim-summary: no records in the files given");
+  const summaries = summarize(records);
+  console.log(formatSummary(summaries, records[0]!.evalCount));
+  console.log();
+  console.log(formatPerProfile(summaries));
+}
