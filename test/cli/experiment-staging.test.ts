@@ -1,38 +1,20 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { ptqGrids } from "@quant-trim/recipes";
-import { experimentCommand, type RunOptions, type TrainRun } from "quant-trim/internal";
-import { describe, expect, it } from "vitest";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { experimentCommand, parseResults } from "quant-trim/internal";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { capture } from "./capture.js";
+import { fixedEvaluator, standInTrainer, tempDirs, writeIdxDataset } from "./experiment-fixtures.js";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "qt-exp-"));
+const dirs = tempDirs();
+afterAll(() => dirs.removeAll());
 
-/**
- * A stand-in for trainOne: writes a small file where the checkpoint goes and reports fixed accuracies, or
- * throws on call number `failOn` (1-based), as a diverged run would. Records the paths it was given.
- */
-function fakeTrainer(failOn?: number) {
-  const outs: string[] = [];
-  const train = (_io: unknown, o: RunOptions): TrainRun => {
-    outs.push(o.out);
-    if (outs.length === failOn) throw new Error(`run ${failOn} failed`);
-    mkdirSync(dirname(o.out), { recursive: true }); // as trainOne does
-    writeFileSync(o.out, `weights of ${o.recipe} seed ${o.seed}`);
-    return {
-      arch: o.arch,
-      recipe: o.recipe,
-      seed: o.seed,
-      fpAccuracy: 0.9,
-      samplesPerSecond: 1,
-      checkpoint: o.out,
-      quantized: Object.fromEntries(Object.keys(ptqGrids).map((g, i) => [g, 0.9 - 0.05 * i])),
-    };
-  };
-  return { train, outs };
-}
+let data: string;
+beforeAll(() => {
+  data = dirs.make("qt-exp-data-");
+  writeIdxDataset(data, { train: 40, test: 20, side: 8, classes: 3 });
+});
 
-const args = (dir: string) => [
+const args = (out: string) => [
   "--arch",
   "mlp",
   "--recipes",
@@ -41,46 +23,53 @@ const args = (dir: string) => [
   "2",
   "--epochs",
   "1",
+  "--profiles",
+  "tflite-int8,w4a8",
+  "--data-dir",
+  data,
   "--out",
-  dir,
+  out,
 ];
 
-describe("experiment: checkpoints appear only with results.json", () => {
+const deps = (failOn?: number) => {
+  const t = standInTrainer(failOn);
+  return { deps: { train: t.train, evaluator: () => fixedEvaluator() }, calls: t.calls };
+};
+
+describe("experiment: checkpoints, results.json and report.html appear together", () => {
   it("a run that fails part-way removes the checkpoints of the runs before it and the directories it made", async () => {
-    const root = tmp();
-    const dir = join(root, "new", "run");
-    const { train, outs } = fakeTrainer(3);
-    await expect(experimentCommand(args(dir), capture().io, train)).rejects.toThrow("run 3 failed");
-    expect(outs).toHaveLength(3);
-    // Runs 1 and 2 had written their (staged) files; none is left, nor the two directories created for them.
+    const root = dirs.make();
+    const { deps: d, calls } = deps(3);
+    await expect(experimentCommand(args(join(root, "new", "run")), capture().io, d)).rejects.toThrow(
+      "run 3 failed",
+    );
+    expect(calls).toEqual(["fp/0", "fp/1", "qat/0"]);
+    // Runs 1 and 2 had written their (staged) checkpoints; none is left, nor the two directories made for them.
     expect(readdirSync(root)).toEqual([]);
   });
 
   it("older files of the same names in an existing directory survive a failed run untouched", async () => {
-    const dir = tmp();
-    writeFileSync(join(dir, "mlp-fp-s0.safetensors"), "an earlier experiment's checkpoint");
-    writeFileSync(join(dir, "notes.txt"), "the user's own file");
-    await expect(experimentCommand(args(dir), capture().io, fakeTrainer(2).train)).rejects.toThrow(
-      "run 2 failed",
-    );
-    expect(readdirSync(dir).sort()).toEqual(["mlp-fp-s0.safetensors", "notes.txt"]);
-    expect(readFileSync(join(dir, "mlp-fp-s0.safetensors"), "utf8")).toBe(
+    const out = dirs.make();
+    writeFileSync(join(out, "mlp-fp-s0.safetensors"), "an earlier experiment's checkpoint");
+    writeFileSync(join(out, "notes.txt"), "the user's own file");
+    await expect(experimentCommand(args(out), capture().io, deps(2).deps)).rejects.toThrow("run 2 failed");
+    expect(readdirSync(out).sort()).toEqual(["mlp-fp-s0.safetensors", "notes.txt"]);
+    expect(readFileSync(join(out, "mlp-fp-s0.safetensors"), "utf8")).toBe(
       "an earlier experiment's checkpoint",
     );
   });
 
-  it("a finished experiment renames every staged checkpoint to its name and lists those names in results.json", async () => {
-    const dir = join(tmp(), "made");
-    mkdirSync(dir);
-    const { train, outs } = fakeTrainer();
-    await experimentCommand(args(dir), capture().io, train);
+  it("a finished experiment leaves one checkpoint per run, results.json and report.html, nothing staged", async () => {
+    const out = join(dirs.make(), "made");
+    mkdirSync(out);
+    const c = capture();
+    await experimentCommand(args(out), c.io, deps().deps);
     const names = ["mlp-fp-s0", "mlp-fp-s1", "mlp-qat-s0", "mlp-qat-s1"].map((n) => `${n}.safetensors`);
-    // Training wrote to staged names, not to the final ones.
-    expect(outs.map((p) => p.replace(/\.partial-\d+$/, ""))).toEqual(names.map((n) => join(dir, n)));
-    expect(outs.every((p) => /\.partial-\d+$/.test(p))).toBe(true);
-    expect(readdirSync(dir).sort()).toEqual([...names, "results.json"]);
-    expect(readFileSync(join(dir, "mlp-qat-s1.safetensors"), "utf8")).toBe("weights of qat seed 1");
-    const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8"));
-    expect(results.runs.map((r: TrainRun) => r.checkpoint)).toEqual(names.map((n) => join(dir, n)));
+    expect(readdirSync(out).sort()).toEqual([...names, "report.html", "results.json"]);
+    const results = parseResults(JSON.parse(readFileSync(join(out, "results.json"), "utf8")));
+    // Checkpoints are listed relative to the output folder, in the order the runs ran.
+    expect(results.runs.map((r) => r.checkpoint)).toEqual(names);
+    expect(readFileSync(join(out, "report.html"), "utf8")).toMatch(/^<!DOCTYPE html>/);
+    expect(c.out()).toContain(`Results: ${join(out, "results.json")}`);
   });
 });

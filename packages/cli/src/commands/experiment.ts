@@ -1,151 +1,141 @@
-import { existsSync, readdirSync, renameSync, rmdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { isRecipe, ptqGrids, type RecipeName, recipeNames } from "@quant-trim/recipes";
-import { archOf, bitsOf, granularityOf, int, parse, str, UsageError } from "../args.js";
-import { checkOutDir, checkOutFile, missingDirs } from "../out-path.js";
-import { type Io, pct, writeAtomic } from "../output.js";
-import { type TrainRun, trainOne } from "../run-recipe.js";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { buildModel } from "@quant-trim/recipes";
+import { UsageError } from "../args.js";
+import { type CheckpointEvaluator, inlineEvaluator } from "../experiment/evaluate-checkpoint.js";
+import { type ExperimentData, loadExperimentData } from "../experiment/experiment-data.js";
+import {
+  type ExperimentSettings,
+  experimentHelp,
+  parseExperimentArgs,
+} from "../experiment/experiment-options.js";
+import { formatResultsReport } from "../experiment/results-table.js";
+import { checkpointName, runExperiment, type Trainer } from "../experiment/run-experiment.js";
+import { softwareInfo } from "../experiment/software-info.js";
+import { StagedOutputs } from "../experiment/staged-outputs.js";
+import { buildRecipe, trainRun } from "../experiment/train-run.js";
+import { checkOutDir, checkOutFile } from "../out-path.js";
+import type { Io } from "../output.js";
+import { ProgressRenderer } from "../progress/index.js";
+import { renderReport } from "../report/index.js";
 
-export const experimentHelp = `Usage: quant-trim experiment [options]
+export { experimentHelp };
 
-  Trains the chosen recipes on the same data, model, epochs and optimizer, then evaluates each in FP32 and
-  under post-training fake quantization on every grid, and reports the worst-case FP→quantized gap and the
-  spread across grids.
-  --arch A          (default cnn)            --recipes LIST (default fp,qat,quant-trim; each once)
-  --bits B          4 | 8 (default 4)        --granularity G (default per-tensor)
-  --epochs N        (default 3)              --seeds N (default 1)
-  --seed S          first seed (default 0): each recipe runs seeds S..S+N-1
-  --out DIR         (default runs/<timestamp>) writes results.json and the checkpoints; checked before
-                    training starts, written only once every run has finished
-  --json            print results.json to stdout`;
+/** What tests replace: the trainer (a stand-in where training is not the point) and the evaluator. */
+export interface ExperimentCommandDeps {
+  readonly train?: Trainer;
+  readonly evaluator?: (spec: { arch: string; data: ExperimentData }) => CheckpointEvaluator;
+  /** Read for NO_COLOR / TERM (default process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+function defaultEvaluator({ arch, data }: { arch: string; data: ExperimentData }): CheckpointEvaluator {
+  const spec = { arch, sampleShape: data.train.sampleShape, classes: data.classes };
+  return inlineEvaluator(spec, data.calibration, data.test);
+}
+
+const realTrainer: Trainer = (o, data, progress) => trainRun(o, data.train, progress);
 
 /**
- * `train` runs one recipe and seed (tests pass a stand-in to exercise the bookkeeping without training).
- * Checkpoints are written to `<name>.partial-<pid>` first and renamed to their names only once every run
- * has finished, just before results.json is written: a run that fails part-way (a diverged loss, a full
- * disk) leaves neither half a set of checkpoints without results.json nor older files of the same names
- * overwritten. (A process killed by a signal can leave `.partial-<pid>` files, named as unfinished.)
+ * Every recipe's quantTrim options checked on a throwaway model before any training: a combination
+ * quantTrim refuses (e.g. --warmup past --ramp-end) is the user's mistake, found in a second, not after
+ * the first run.
  */
-export async function experimentCommand(args: string[], io: Io, train = trainOne): Promise<void> {
-  const v = parse(args, {
-    arch: { type: "string" },
-    recipes: { type: "string" },
-    bits: { type: "string" },
-    granularity: { type: "string" },
-    epochs: { type: "string" },
-    seeds: { type: "string" },
-    out: { type: "string" },
-  });
-  if (v.help) {
+function checkRecipeOptions(s: ExperimentSettings, data: ExperimentData): void {
+  for (const recipe of s.recipes) {
+    const model = buildModel(s.arch, { inputShape: data.train.sampleShape, classes: data.classes, seed: 0 });
+    const o = {
+      arch: s.arch,
+      recipe,
+      seed: 0,
+      epochs: s.epochs,
+      batchSize: s.batchSize,
+      lr: s.lr,
+      bits: s.bits,
+      granularity: s.granularity,
+      classes: data.classes,
+      recipeOptions: s.recipeOptions,
+    };
+    try {
+      buildRecipe(
+        model,
+        o,
+        Math.max(1, Math.ceil(data.train.count / s.batchSize) * s.epochs),
+        data.train.sampleShape,
+        () => {},
+      );
+    } catch (e) {
+      throw new UsageError(`recipe ${recipe}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
+ * `quant-trim experiment`: parse, load the data, train and evaluate every run, then write the
+ * checkpoints, results.json and report.html together (staged, renamed into place only once everything
+ * is written: a failure part-way leaves nothing behind, and older files of the same names untouched).
+ */
+export async function experimentCommand(
+  args: string[],
+  io: Io,
+  deps: ExperimentCommandDeps = {},
+): Promise<void> {
+  const startedAt = new Date();
+  const s = parseExperimentArgs(args, startedAt);
+  if (s === null) {
     io.stdout.write(`${experimentHelp}\n`);
     return;
   }
-  const arch = archOf(str(v, "arch"), "cnn");
-  const recipes = (str(v, "recipes") ?? "fp,qat,quant-trim").split(",");
-  for (const [i, r] of recipes.entries()) {
-    if (!isRecipe(r))
-      throw new UsageError(`--recipes: unknown recipe '${r}'; expected ${recipeNames.join(", ")}`);
-    // Runs are grouped by recipe name: a repeat would be averaged into the same row, and its checkpoints
-    // would overwrite the first one's.
-    if (recipes.indexOf(r) !== i) throw new UsageError(`--recipes: '${r}' is listed twice`);
-  }
-  const bits = bitsOf(str(v, "bits"), 4);
-  const granularity = granularityOf(str(v, "granularity"), "per-tensor");
-  const epochs = int("epochs", str(v, "epochs"), 3, 1, 1000);
-  const seeds = int("seeds", str(v, "seeds"), 1, 1, 100);
-  const maxSeed = 2 ** 32 - 1;
-  const firstSeed = int("seed", str(v, "seed"), 0, 0, maxSeed);
-  if (firstSeed + seeds - 1 > maxSeed)
-    throw new UsageError(
-      `--seed ${firstSeed} with --seeds ${seeds} runs seeds up to ${firstSeed + seeds - 1}, above ${maxSeed}`,
-    );
-  const outDir = str(v, "out") ?? join("runs", new Date().toISOString().replace(/[:.]/g, "-"));
-  const checkpoint = (recipe: string, seed: number) => join(outDir, `${arch}-${recipe}-s${seed}.safetensors`);
-  const resultsPath = join(outDir, "results.json");
-  checkOutDir("--out", outDir);
-  checkOutFile("--out", resultsPath);
-  for (const recipe of recipes)
-    for (let seed = firstSeed; seed < firstSeed + seeds; seed++)
-      checkOutFile("--out", checkpoint(recipe, seed));
-  const warned = new Set<string>();
-  const warnOnce = (line: string) => {
-    if (!warned.has(line)) io.stderr.write(`${line}\n`);
-    warned.add(line);
-  };
-  const staged = (path: string) => `${path}.partial-${process.pid}`;
-  const createdDirs = missingDirs(outDir);
-  const runs: TrainRun[] = [];
+  checkOutDir("--out", s.out);
+  const resultsPath = join(s.out, "results.json");
+  const reportPath = join(s.out, "report.html");
+  for (const path of [
+    resultsPath,
+    reportPath,
+    ...s.recipes.flatMap((r) => s.seeds.map((seed) => join(s.out, checkpointName(s.arch, r, seed)))),
+  ])
+    checkOutFile("--out", path);
+  const data = loadExperimentData(s.dataDir);
+  checkRecipeOptions(s, data);
+  const evaluator = (deps.evaluator ?? defaultEvaluator)({ arch: s.arch, data });
+  const progress = new ProgressRenderer({ stream: io.stderr, env: deps.env ?? process.env });
+  const outputs = new StagedOutputs(s.out);
   try {
-    for (const recipe of recipes as RecipeName[]) {
-      for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
-        const out = checkpoint(recipe, seed);
-        const run = train(
-          io,
-          { arch, recipe, bits, granularity, epochs, batchSize: 64, lr: 1e-3, seed, out: staged(out) },
-          true,
-          warnOnce,
-        );
-        runs.push({ ...run, checkpoint: out });
-      }
-    }
+    const results = await runExperiment(s, data, {
+      train: deps.train ?? realTrainer,
+      evaluator,
+      progress,
+      saveCheckpoint: (name, bytes) => writeStaged(outputs.stage(join(s.out, name)), bytes),
+      startedAt,
+      software: softwareInfo(),
+      command: ["experiment", ...args],
+    });
+    const json = `${JSON.stringify(results, null, 2)}\n`;
+    writeStaged(outputs.stage(resultsPath), json);
+    writeStaged(outputs.stage(reportPath), renderReport(results));
+    outputs.commit();
+    if (s.json) io.stdout.write(json);
+    else
+      io.stdout.write(`\n${formatResultsReport(results)}\nResults: ${resultsPath} · report: ${reportPath}\n`);
   } catch (e) {
+    progress.close();
     try {
-      for (const r of recipes)
-        for (let seed = firstSeed; seed < firstSeed + seeds; seed++)
-          rmSync(staged(checkpoint(r, seed)), { force: true });
-      // Directories this command created and left empty go too; those that existed before stay.
-      for (const d of createdDirs) if (existsSync(d) && readdirSync(d).length === 0) rmdirSync(d);
+      outputs.dispose();
     } catch {
       // the cleanup must not hide the reason the run failed
     }
     throw e;
+  } finally {
+    await evaluator.close();
   }
-  for (const r of runs) renameSync(staged(r.checkpoint), r.checkpoint);
-  const summary = recipes.map((recipe) => {
-    const rs = runs.filter((r) => r.recipe === recipe);
-    const stats = (xs: number[]) => {
-      const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-      const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
-      return { mean: m, std: xs.length > 1 ? sd : 0 };
-    };
-    const grids = Object.keys(ptqGrids);
-    const perGrid = Object.fromEntries(grids.map((g) => [g, stats(rs.map((r) => r.quantized[g]!))]));
-    const worstGap = stats(rs.map((r) => Math.max(...grids.map((g) => r.fpAccuracy - r.quantized[g]!))));
-    const spread = stats(
-      rs.map(
-        (r) =>
-          Math.max(...grids.map((g) => r.quantized[g]!)) - Math.min(...grids.map((g) => r.quantized[g]!)),
-      ),
-    );
-    return { recipe, fp: stats(rs.map((r) => r.fpAccuracy)), perGrid, worstGap, spread };
-  });
-  const results = {
-    arch,
-    bits,
-    granularity,
-    epochs,
-    seeds,
-    firstSeed,
-    note: "quantized accuracies are fake-quantized PTQ on the grids listed (integer backend simulation is not yet built)",
-    runs,
-    summary,
-  };
-  writeAtomic(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
-  if (v.json) {
-    io.stdout.write(`${JSON.stringify(results)}\n`);
-    return;
+}
+
+/** A staged file is already temporary (renamed into place at commit), so a plain write is enough. */
+function writeStaged(path: string, content: Uint8Array | string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, content);
+  } catch (e) {
+    throw new Error(`cannot write '${path}': ${(e as Error).message}`, { cause: e });
   }
-  const grids = Object.keys(ptqGrids);
-  io.stdout.write(
-    `\n${arch}, ${epochs} epochs, ${seeds === 1 ? `seed ${firstSeed}` : `seeds ${firstSeed}..${firstSeed + seeds - 1}`}; training grid INT${bits} ${granularity}. Accuracy on 2,000 test digits (mean over seeds):\n\n`,
-  );
-  io.stdout.write(
-    `${"recipe".padEnd(12)}${"FP32".padStart(9)}${grids.map((g) => g.padStart(18)).join("")}${"worst gap".padStart(12)}${"spread".padStart(9)}\n`,
-  );
-  for (const s of summary) {
-    io.stdout.write(
-      `${s.recipe.padEnd(12)}${pct(s.fp.mean).padStart(9)}${grids.map((g) => pct(s.perGrid[g]!.mean).padStart(18)).join("")}${(s.worstGap.mean * 100).toFixed(2).padStart(12)}${(s.spread.mean * 100).toFixed(2).padStart(9)}\n`,
-    );
-  }
-  io.stdout.write(`\nGaps and spreads in accuracy points. Results: ${resultsPath}\n`);
 }
