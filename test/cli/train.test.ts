@@ -148,7 +148,9 @@ describe("quant-trim CLI", () => {
     writeFileSync(bad, Buffer.from([1, 2, 3]));
     const c = capture();
     expect(await runCli(["eval", "--checkpoint", bad], c.io)).toBe(2);
-    expect(c.err()).toMatch(/^quant-trim eval: checkpoint: /);
+    expect(c.err()).toBe(
+      `quant-trim eval: --checkpoint: '${bad}' is not a safetensors file (3 bytes; one holds an 8-byte header length and a JSON header)\n`,
+    );
     const missing = capture();
     expect(await runCli(["eval", "--checkpoint", join(dir, "none.safetensors")], missing.io)).toBe(2);
   });

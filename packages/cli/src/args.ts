@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { isZooModel, zooNames } from "@quant-trim/recipes";
+import { isZooModel, type RecipeName, recipeNames, zooNames } from "@quant-trim/recipes";
 
 /** Bad input from the user: a one-line reason and exit code 2. */
 export class UsageError extends Error {}
@@ -120,4 +120,37 @@ export function archOf(v: string | undefined, def: string): string {
 export function str(v: ParsedArgs, name: string): string | undefined {
   const x = v[name];
   return typeof x === "string" ? x : undefined;
+}
+
+/**
+ * What each recipe does, in one line: every help that takes a recipe lists these. Typed by RecipeName so
+ * that a recipe added to the library without a line here does not compile.
+ */
+export const recipeSummaries: Readonly<Record<RecipeName, string>> = {
+  fp: "plain FP32 training (the float baseline)",
+  qat: "fake quantization at full strength from step one, on one fixed grid",
+  pfq: "progressive fake quantization along the λ curriculum, no pruning",
+  rp: "reverse pruning only: weight tails trimmed along λ, float otherwise",
+  "quant-trim": "progressive fake quantization + reverse pruning (the method)",
+};
+
+/** The recipes with their one-line summaries, for a help text, each line indented by `indent` spaces. */
+export function recipeHelp(indent: number): string {
+  const w = Math.max(...recipeNames.map((r) => r.length));
+  return recipeNames.map((r) => `${" ".repeat(indent)}${r.padEnd(w)}  ${recipeSummaries[r]}`).join("\n");
+}
+
+/** Names separated by commas in lines of at most `width` characters, each indented by `indent` spaces. */
+export function wrapList(names: readonly string[], indent: number, width = 104): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const [i, n] of names.entries()) {
+    const item = i < names.length - 1 ? `${n},` : n;
+    if (line !== "" && indent + line.length + 1 + item.length > width) {
+      lines.push(line);
+      line = item;
+    } else line = line === "" ? item : `${line} ${item}`;
+  }
+  if (line !== "") lines.push(line);
+  return lines.map((l) => `${" ".repeat(indent)}${l}`).join("\n");
 }

@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, closeSync, constants, fstatSync, openSync, type Stats, statSync } from "node:fs";
 import { dirname, sep } from "node:path";
 import { UsageError } from "./args.js";
 
@@ -11,7 +11,7 @@ import { UsageError } from "./args.js";
 
 /** A file will be written at `path`: it is not a directory, and its nearest existing ancestor is one. */
 export function checkOutFile(option: string, path: string): void {
-  if (path === "") throw new UsageError(`${option}: the path is empty; give a file path`);
+  checkNotBlank(option, path, "a file path");
   if (path.endsWith("/") || path.endsWith(sep))
     throw new UsageError(`${option}: '${path}' ends with '${sep}'; give a file path, not a directory`);
   if (kindOf(option, path) === "directory")
@@ -21,11 +21,52 @@ export function checkOutFile(option: string, path: string): void {
 
 /** Files will be written inside `dir`: it is a directory or does not exist yet, and can be created. */
 export function checkOutDir(option: string, dir: string): void {
-  if (dir === "") throw new UsageError(`${option}: the path is empty; give a directory`);
+  checkNotBlank(option, dir, "a directory");
   const kind = kindOf(option, dir);
   if (kind === "file") throw new UsageError(`${option}: '${dir}' is a file, not a directory`);
   if (kind === "directory") checkWritable(option, dir);
   else checkAncestors(option, dir);
+}
+
+/** A blank path would name a file or directory called " " that nobody meant to create. */
+function checkNotBlank(option: string, path: string, what: string): void {
+  if (path.trim() === "")
+    throw new UsageError(`${option}: the path is ${path === "" ? "empty" : "blank"}; give ${what}`);
+}
+
+/**
+ * A file will be read from `path`: it must be a regular file. A FIFO would block the read until some
+ * writer appears, and a device such as /dev/zero never ends; both are refused before anything is read.
+ * It is opened without blocking (a FIFO swapped in after the check cannot hang the open) and checked
+ * on the open descriptor. Returns its size in bytes.
+ */
+export function checkInputFile(option: string, path: string): number {
+  checkNotBlank(option, path, "a file path");
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new UsageError(`${option}: '${path}' does not exist`);
+    if (code === "EACCES") throw new UsageError(`${option}: cannot read '${path}' (permission denied)`);
+    throw new UsageError(`${option}: cannot read '${path}': ${(e as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new UsageError(`${option}: '${path}' is ${kindName(st)}, not a regular file`);
+    return st.size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function kindName(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO (named pipe)";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isSocket()) return "a socket";
+  return "a special file";
 }
 
 /** The nearest existing ancestor of `path` must be a directory we may write in. */

@@ -1,7 +1,11 @@
+import { closeSync, openSync, readSync } from "node:fs";
+import { SAFETENSORS_MAX_HEADER_BYTES } from "@quant-trim/autograd";
+import { profileNames } from "@quant-trim/npu-sim";
 import { evaluate, head, ptqAccuracy, ptqGrids, sample } from "@quant-trim/recipes";
 import { standardizedSplit } from "@quant-trim/recipes/node";
 import { fromData, Rng } from "@quant-trim/tensor";
-import { int, parse, str, UsageError } from "../args.js";
+import { int, parse, str, UsageError, wrapList } from "../args.js";
+import { checkInputFile } from "../out-path.js";
 import { type Io, pct } from "../output.js";
 import { evaluateOnProfiles, formatProfilesEvaluation, parseProfileList } from "../profile-eval.js";
 import { checkpointModel, onnxEvalModel } from "./export.js";
@@ -18,10 +22,12 @@ export const evalHelp = `Usage: quant-trim eval --checkpoint PATH [options]
   --profiles LIST   also compile the model for integer backends ('all' or names separated by commas, see
                     quant-trim profiles), each calibrating on the same 256 images, and report per profile
                     integer accuracy, top-1 agreement with FP, logit cosine, worst layer SQNR and cost-model
-                    figures, then the worst FP→integer gap and the spread across profiles
+                    figures, then the worst FP→integer gap and the spread across profiles. Profiles:
+${wrapList(profileNames, 20)}
   --json            print the result as JSON
   --seed N          which 256 training images calibrate: 0 (default) takes the first 256, any other seed a
-                    seeded random draw`;
+                    seeded random draw
+  Exit codes: 0 done, 1 the evaluation failed, 2 bad input (an option, or a file that is not a checkpoint).`;
 
 export async function evalCommand(args: string[], io: Io): Promise<void> {
   const v = parse(args, {
@@ -37,10 +43,13 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
   const path = onnxPath ?? str(v, "checkpoint");
   if (onnxPath !== undefined && str(v, "checkpoint") !== undefined)
     throw new UsageError("give --checkpoint or --onnx, not both");
-  if (!path) throw new UsageError("--checkpoint PATH is required (or --onnx PATH)");
+  if (path === undefined) throw new UsageError("--checkpoint PATH is required (or --onnx PATH)");
+  const option = onnxPath !== undefined ? "--onnx" : "--checkpoint";
   const seed = int("seed", str(v, "seed"), 0, 0, 2 ** 32 - 1);
   const profileSpec = str(v, "profiles");
   const profileList = profileSpec === undefined ? null : parseProfileList(profileSpec);
+  const size = checkInputFile(option, path);
+  if (onnxPath === undefined) checkSafetensorsHeader(option, path, size);
   const { model, arch } = onnxPath !== undefined ? onnxEvalModel(onnxPath) : checkpointModel(path);
   const { train, test } = standardizedSplit(0);
   const fp = evaluate(model, test);
@@ -68,4 +77,29 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
       io.stdout.write(`  ${k.padEnd(18)} ${pct(a)}  (gap ${((fp - a) * 100).toFixed(2)} pts)\n`);
     if (integer) io.stdout.write(`integer backends:\n${formatProfilesEvaluation(integer)}\n`);
   }
+}
+
+/**
+ * A safetensors file starts with its header length N (8 bytes, little-endian) followed by N bytes of
+ * JSON starting with '{'. Checking those first 9 bytes against the file size refuses random bytes, a
+ * JSON file or a truncated download at once, with one message, instead of reading the whole file.
+ */
+export function checkSafetensorsHeader(option: string, path: string, size: number): void {
+  const not = (why: string) => new UsageError(`${option}: '${path}' is not a safetensors file (${why})`);
+  if (size < 10) throw not(`${size} bytes; one holds an 8-byte header length and a JSON header`);
+  const head = new Uint8Array(9);
+  const fd = openSync(path, "r");
+  try {
+    if (readSync(fd, head, 0, 9, 0) < 9) throw not("it ended while its first 9 bytes were read");
+  } finally {
+    closeSync(fd);
+  }
+  const n = new DataView(head.buffer).getBigUint64(0, true);
+  if (n > BigInt(size - 8))
+    throw not(`its first 8 bytes give a header length of ${n} bytes, but only ${size - 8} bytes follow them`);
+  if (n > BigInt(SAFETENSORS_MAX_HEADER_BYTES))
+    throw not(
+      `its header length of ${n} bytes is above the format's limit of ${SAFETENSORS_MAX_HEADER_BYTES}`,
+    );
+  if (head[8] !== 0x7b) throw not("the header after the 8-byte length does not start with '{'");
 }
