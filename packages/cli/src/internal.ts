@@ -17,15 +17,5 @@ export {
   removeLeftovers,
   reportGuardEvents,
 } from "./run-guard.js";
-export {
-  cleanUpAfterChild,
-  type GuardEvent,
-  guardRun,
-  guardsTaken,
-  leftoverPid,
-  type RunGuard,
-  removeLeftovers,
-  reportGuardEvents,
-} from "./run-guard.js";
 export type { RunOptions, TrainRun } from "./run-recipe.js";
 export { untrimmableWarning } from "./trim-warning.js";
