@@ -5,7 +5,8 @@ import { type GridSpec, gridSpec, onnxCompat, tfliteCompat } from "@quant-trim/q
  * backends, at whatever bit width the recipe trains for; together ("profiles") they span the weight grids
  * of every npu-sim profile: TFLite-style per-channel (TFLite, Ethos-U, Edge TPU, w4a8), onnxruntime /
  * TensorRT per-channel (half-to-even), per-tensor at either rounding (w4a4, onnxruntime dynamic), the
- * fixed-point DPUs' power-of-two per-tensor grid and the legacy unsigned asymmetric one. The recipes
+ * fixed-point DPUs' power-of-two grids (per tensor; per channel for their depthwise convolutions) and the
+ * legacy unsigned asymmetric one. The recipes
  * package sits above npu-sim, so the set is written out here and a test holds it to the profiles.
  */
 const LAYOUTS = {
@@ -52,6 +53,18 @@ const LAYOUTS = {
       symmetric: true,
       narrowRange: false,
       granularity: "per-tensor",
+      axis: 0,
+      rounding: "half-up",
+      scaleConstraint: "power-of-two",
+      symmetricDivisor: "positive-range",
+    }),
+  "power-of-two-per-channel": (bits: number) =>
+    gridSpec({
+      bits,
+      signed: true,
+      symmetric: true,
+      narrowRange: false,
+      granularity: "per-channel",
       axis: 0,
       rounding: "half-up",
       scaleConstraint: "power-of-two",
