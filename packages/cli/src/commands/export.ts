@@ -15,9 +15,9 @@ import {
 import { buildModel, head, isZooModel, sample } from "@quant-trim/recipes";
 import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE, standardizedSplit } from "@quant-trim/recipes/node";
 import { fromData, Rng, zeros } from "@quant-trim/tensor";
-import { int, parse, str, UsageError } from "../args.js";
+import { int, parse, str, UsageError, wrapList } from "../args.js";
 import { firstNonFinite } from "../finite-tensors.js";
-import { checkOutFile } from "../out-path.js";
+import { checkInputFile, checkOutFile } from "../out-path.js";
 import type { Io } from "../output.js";
 
 export const exportHelp = `Usage: quant-trim export --checkpoint PATH --onnx OUT.onnx [options]
@@ -29,11 +29,13 @@ export const exportHelp = `Usage: quant-trim export --checkpoint PATH --onnx OUT
   QuantizeLinear/DequantizeLinear pairs carrying the profile's qparams (int4 weights at opset 21).
   --checkpoint PATH  a .safetensors checkpoint written by quant-trim train or experiment
   --onnx PATH        the .onnx file to write (atomically: nothing is written on any error)
-  --qdq PROFILE      ${Object.keys(profiles).join(" | ")}
+  --qdq PROFILE      export for this npu-sim profile, one of
+${wrapList(Object.keys(profiles), 21)}
   --opset N          default-domain opset, ${EXPORT_OPSETS.min}–${EXPORT_OPSETS.max} (default 13; 21 for 4-bit weights)
   --fold-bn          fold BatchNorm into the convolution before it (float export)
   --json             print what was written as JSON
-  --seed N           which 256 training images calibrate --qdq: 0 (default) the first 256, else a seeded draw`;
+  --seed N           which 256 training images calibrate --qdq: 0 (default) the first 256, else a seeded draw
+  Exit codes: 0 written, 1 the export failed, 2 bad input or a model the exporter refuses (nothing written).`;
 
 /** The zoo model a checkpoint names, with its weights; a CheckpointError names what is wrong. */
 export function checkpointModel(path: string): {
@@ -123,6 +125,7 @@ export async function exportCommand(args: string[], io: Io): Promise<void> {
   const out = str(v, "onnx");
   if (!out) throw new UsageError("--onnx OUT.onnx is required");
   checkOutFile("--onnx", out);
+  checkInputFile("--checkpoint", path); // a FIFO or a device would hang the read: exit 2 instead
   const opsetArg = str(v, "opset");
   const opset =
     opsetArg === undefined ? undefined : int("opset", opsetArg, 13, EXPORT_OPSETS.min, EXPORT_OPSETS.max);
