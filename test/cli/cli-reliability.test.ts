@@ -14,7 +14,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCheckpoint, saveCheckpoint } from "@quant-trim/autograd/node";
-import { profileNames } from "@quant-trim/npu-sim";
+import { NPU_OPS, profileNames } from "@quant-trim/npu-sim";
 import { buildModel, recipeNames, zooNames } from "@quant-trim/recipes";
 import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE } from "@quant-trim/recipes/node";
 import { runCli } from "quant-trim";
@@ -73,10 +73,11 @@ describe("--version and the helps", () => {
     for (const a of zooNames) expect(train).toContain(a);
     for (const r of recipeNames) expect(train).toContain(`${r} ${recipeSummaries[r]}`);
     expect(train).toContain("--force");
-    for (const cmd of ["eval", "export"]) {
+    for (const cmd of ["eval", "export", "profiles"]) {
       const text = await help(cmd);
       for (const p of profileNames) expect(text).toContain(p);
     }
+    for (const op of NPU_OPS) expect(await help("profiles")).toContain(op);
   });
 });
 

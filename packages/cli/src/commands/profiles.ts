@@ -1,13 +1,22 @@
-import { describeGrid, NPU_OPS, type NpuOp, type OpConstraints, profiles } from "@quant-trim/npu-sim";
-import { parse, str, UsageError } from "../args.js";
+import {
+  describeGrid,
+  NPU_OPS,
+  type NpuOp,
+  type OpConstraints,
+  profileNames,
+  profiles,
+} from "@quant-trim/npu-sim";
+import { parse, str, UsageError, wrapList } from "../args.js";
 import type { Io } from "../output.js";
 
 export const profilesHelp = `Usage: quant-trim profiles [options]
 
   Lists the integer backends the simulator knows: their weight and activation grids, requantization,
   accumulator, calibration, supported ops with their limits, fallback and partitioning, and the public
-  sources each behaviour comes from (see docs/npu-sim.md).
-  --op OP           only the profiles whose accelerator runs OP (${NPU_OPS.join(", ")})
+  sources each behaviour comes from (see docs/npu-sim.md). The profiles:
+${wrapList(profileNames, 4)}
+  --op OP           only the profiles whose accelerator runs OP, one of
+${wrapList(NPU_OPS, 20)}
   --json            print the profiles as JSON (the same data parseProfile reads)`;
 
 function constraintText(c: OpConstraints): string {
