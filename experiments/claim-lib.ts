@@ -100,13 +100,21 @@ function toTensor(ds: Dataset): T.Tensor {
   return T.fromData(ds.inputs, [ds.count, ...ds.sampleShape]);
 }
 
-/** FP accuracy and integer accuracy on every npu-sim profile (each calibrating on `calibration`). */
-export function measure(model: Module, calibration: Dataset, evalSet: Dataset): Measured {
+/**
+ * FP accuracy and integer accuracy on the named npu-sim profiles (default every one), each calibrating
+ * on `calibration`.
+ */
+export function measure(
+  model: Module,
+  calibration: Dataset,
+  evalSet: Dataset,
+  names: readonly string[] = profileNames,
+): Measured {
   const x = toTensor(evalSet);
   const calib = toTensor(calibration);
   const fp = floatLogits(model, x).toFloat32Array();
   const fpAccuracy = accuracy(fp, evalSet.labels, CLASSES);
-  const profiles = profileNames.map((name) => {
+  const profiles = names.map((name) => {
     const profile = getProfile(name);
     const program = compile(model, profile, calib);
     const out = run(program, x).output.toFloat32Array();
@@ -119,10 +127,13 @@ export function measure(model: Module, calibration: Dataset, evalSet: Dataset): 
   return { fpAccuracy, profiles };
 }
 
-/** Worst FP→integer gap and spread (max − min) over the profiles of one weight width. */
-export function gapAndSpread(m: Measured, bits: number): { worstGap: number; spread: number } {
+/**
+ * Worst FP→integer gap and spread (max − min) over the measured profiles of one weight width (null when
+ * none was measured).
+ */
+export function gapAndSpread(m: Measured, bits: number): { worstGap: number; spread: number } | null {
   const accs = m.profiles.filter((p) => p.weightBits === bits).map((p) => p.accuracy);
-  if (accs.length === 0) throw new Error(`gapAndSpread: no profile has ${bits}-bit weights`);
+  if (accs.length === 0) return null;
   const min = Math.min(...accs);
   return { worstGap: m.fpAccuracy - min, spread: Math.max(...accs) - min };
 }

@@ -21,6 +21,14 @@ export interface VariantSummary {
   perProfile: Record<string, { mean: number; std: number | null }>;
 }
 
+type Stat = { mean: number; std: number | null };
+
+/** Mean ± std of a figure every record has; NaN (printed "n/a") when some record did not measure it. */
+function statOf(rs: ClaimRecord[], f: (r: ClaimRecord) => number | undefined): Stat {
+  const xs = rs.map(f);
+  return xs.every((x) => x !== undefined) ? meanStd(xs as number[]) : { mean: Number.NaN, std: null };
+}
+
 export function summarize(records: ClaimRecord[]): VariantSummary[] {
   const groups = new Map<string, ClaimRecord[]>();
   for (const r of records) {
@@ -30,25 +38,25 @@ export function summarize(records: ClaimRecord[]): VariantSummary[] {
   return [...groups.values()].map((rs) => {
     const perProfile: VariantSummary["perProfile"] = {};
     for (const p of rs[0]!.profiles)
-      perProfile[p.profile] = meanStd(
-        rs.map((r) => r.profiles.find((q) => q.profile === p.profile)!.accuracy),
-      );
+      perProfile[p.profile] = statOf(rs, (r) => r.profiles.find((q) => q.profile === p.profile)?.accuracy);
     return {
       arch: rs[0]!.arch,
       variant: rs[0]!.variant,
       seeds: rs.length,
       fp: meanStd(rs.map((r) => r.fpAccuracy)),
-      int4Gap: meanStd(rs.map((r) => r.int4.worstGap)),
-      int4Spread: meanStd(rs.map((r) => r.int4.spread)),
-      int8Gap: meanStd(rs.map((r) => r.int8.worstGap)),
-      int8Spread: meanStd(rs.map((r) => r.int8.spread)),
+      int4Gap: statOf(rs, (r) => r.int4?.worstGap),
+      int4Spread: statOf(rs, (r) => r.int4?.spread),
+      int8Gap: statOf(rs, (r) => r.int8?.worstGap),
+      int8Spread: statOf(rs, (r) => r.int8?.spread),
       perProfile,
     };
   });
 }
 
-const pm = (s: { mean: number; std: number | null }) =>
-  `${(100 * s.mean).toFixed(2)} ± ${s.std === null ? "—" : (100 * s.std).toFixed(2)}`;
+const pm = (s: Stat) =>
+  Number.isNaN(s.mean)
+    ? "n/a"
+    : `${(100 * s.mean).toFixed(2)} ± ${s.std === null ? "—" : (100 * s.std).toFixed(2)}`;
 
 /** A markdown table of the summaries (accuracy points). */
 export function formatSummary(summaries: VariantSummary[], evalCount: number): string {

@@ -17,7 +17,6 @@ const DEFAULT_GRID = [
   "quant-trim",
   "quant-trim+mg",
   "quant-trim+pow2",
-  "quant-trim+mg+pow2",
   "quant-trim+pF=0.98",
   "quant-trim+warmup=0.1+rampEnd=0.6",
 ];
@@ -40,6 +39,8 @@ const records = runClaim({
   granularity: "per-tensor",
   split: "validation",
   out: arg("out", "runs/claim/tune-cnn-bn.jsonl"),
+  // The INT4 profiles decide; pow2-int8 is there to see what pow2-aligned trimming does where it aims.
+  profiles: arg("profiles", "w4a8,w4a4-per-tensor,pow2-int8").split(","),
 }).filter((r) => r.split === "validation" && variants.includes(r.variant));
 
 const summaries = summarize(records);
