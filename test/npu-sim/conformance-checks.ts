@@ -105,7 +105,10 @@ export function profileViolations(program: IntegerProgram, profile: BackendProfi
         out.push(`${where}: bias beyond ${profile.bias.bits} bits`);
       if (s.outputStage && s.outputStage.mode !== profile.requant.mode)
         out.push(`${where}: requantizes with ${s.outputStage.mode}`);
-      if ((s.outputStage === null) !== (profile.activationScaling === "dynamic"))
+      const floatOut = program.values[s.output]!.domain === "float";
+      if (floatOut && !(profile.floatOutput && s.output === program.output))
+        out.push(`${where}: a float output the profile does not allow`);
+      if ((s.outputStage === null) !== (profile.activationScaling === "dynamic" || floatOut))
         out.push(`${where}: output stage does not match the scaling`);
     }
     if (
@@ -215,7 +218,9 @@ export function stepBoundViolations(
     if (s.device !== "npu" || s.op === "dequantize" || s.op === "reshape" || skip.has(index)) return;
     const y = ref(s.output);
     const rank = y.ndim;
-    const sOut = perSample(scales(s.output), rank);
+    // A float output (dequantized accumulators) has no output grid: no requantization, no clipping.
+    const floatOut = program.values[s.output]!.domain === "float";
+    const sOut = floatOut ? T.zeros([1]) : perSample(scales(s.output), rank);
     let bound: T.Tensor;
     switch (s.op) {
       case "quantize": {
@@ -257,7 +262,7 @@ export function stepBoundViolations(
         const biasTerm = T.mul(T.mul(sIn, swT), 0.5);
         const linear = T.add(T.add(apply(dIn, abs(w)), apply(abs(ref(x)), halfStep)), biasTerm);
         const e = T.add(linear, T.mul(sOut, REQUANT_STEPS));
-        bound = T.add(e, clipping(s.output, y, e));
+        bound = floatOut ? e : T.add(e, clipping(s.output, y, e));
         break;
       }
       case "add":

@@ -92,7 +92,7 @@ export function compile(
   ir = fuseActivations(ir, p.fusedActivations);
   const warnings: string[] = [];
   const placements = placeNodes(ir.nodes, p, warnings);
-  const points = quantizationPoints(ir, placements);
+  const points = quantizationPoints(ir, placements, p.floatOutput);
 
   const qparams = new Map<string, PlainQParams | "dynamic">();
   if (p.activationScaling === "dynamic") {

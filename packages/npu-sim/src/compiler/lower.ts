@@ -38,8 +38,31 @@ const OWN_QPARAMS = new Set(["conv2d", "linear", "add", "mul", "activation"]);
 const quantizedId = (id: string) => `${id}@q`;
 const dequantizedId = (id: string) => `${id}@f`;
 
+/**
+ * Whether node `k` produces the model output in float32: the profile keeps the output float and the
+ * last op is an accelerated convolution or linear layer (its accumulators are dequantized).
+ */
+export function producesFloatOutput(
+  ir: IrGraph,
+  placements: readonly Placement[],
+  k: number,
+  floatOutput: boolean,
+): boolean {
+  const node = ir.nodes[k]!;
+  return (
+    floatOutput &&
+    node.output === ir.output &&
+    placements[k]!.device === "npu" &&
+    (node.kind === "conv2d" || node.kind === "linear")
+  );
+}
+
 /** The quantization points a placement needs (in program order). */
-export function quantizationPoints(ir: IrGraph, placements: readonly Placement[]): QuantizationPoint[] {
+export function quantizationPoints(
+  ir: IrGraph,
+  placements: readonly Placement[],
+  floatOutput: boolean,
+): QuantizationPoint[] {
   const points: QuantizationPoint[] = [];
   const producer = new Map<string, { node: IrNode; device: string }>();
   const seenBoundary = new Set<string>();
@@ -54,7 +77,7 @@ export function quantizationPoints(ir: IrGraph, placements: readonly Placement[]
           points.push({ value: quantizedId(id), source: id, point: p ? `${p.node.name}.output` : "input" });
         }
       }
-      if (OWN_QPARAMS.has(node.kind)) {
+      if (OWN_QPARAMS.has(node.kind) && !producesFloatOutput(ir, placements, k, floatOutput)) {
         points.push({ value: node.output, source: node.output, point: `${node.name}.output` });
       }
     }
@@ -88,6 +111,8 @@ export function activationClamp(
   if (a === "relu" || a === "relu6") return fusedActivationRange(a, scale, zeroPoint, grid);
   const { qmin, qmax } = qRange(grid);
   if (a === "none") return { qmin, qmax };
+  // A general clamp keeps the codes whose real values lie in [lo, hi]; the 1e-9 keeps a bound that is
+  // exactly on a code (lo/scale an integer up to float error) from excluding that code.
   const lo = Number.isFinite(a.lo) ? Math.ceil(zeroPoint + a.lo / scale - 1e-9) : qmin;
   const hi = Number.isFinite(a.hi) ? Math.floor(zeroPoint + a.hi / scale + 1e-9) : qmax;
   return { qmin: Math.max(qmin, Math.min(lo, qmax)), qmax: Math.min(qmax, Math.max(hi, qmin)) };
@@ -206,15 +231,17 @@ export function lower(input: LowerInput): IntegerProgram {
     switch (node.kind) {
       case "conv2d":
       case "linear": {
-        ownIntValue(node.output, node.shape, node.output);
+        const floatOut = producesFloatOutput(ir, placements, k, profile.floatOutput);
+        if (floatOut) floatValue(node.output, node.shape, node.output);
+        else ownIntValue(node.output, node.shape, node.output);
         const wGrid = profile.ops[placement.npuOp!]?.weight ?? profile.weight;
         const qw = quantizeWeights(node.weight!, wGrid);
-        const outQ = values[node.output]!.qparams!;
+        const outQ = floatOut ? null : values[node.output]!.qparams!;
         const channels = node.weight!.shape[0]!;
         const biasFloat = node.bias ? node.bias.toFloat32Array() : null;
         let bias: Int32Array = new Int32Array(channels);
         let outputStage: OutputStage | null = null;
-        if (inQ !== "dynamic" && outQ !== "dynamic") {
+        if (inQ !== "dynamic") {
           const qb = quantizeBias(
             biasFloat,
             channels,
@@ -229,7 +256,9 @@ export function lower(input: LowerInput): IntegerProgram {
               `'${node.name}' bias channel ${o.channel} needs ${o.bits} bits (code ${o.value}); the profile allows ${profile.bias.bits}${profile.bias.bits > 32 ? " and the simulator stores int32" : ""}: saturated`,
             );
           }
-          outputStage = gemmOutputStage(profile, inQ.scale[0]!, qw.qparams.scale, outQ, grid, activation);
+          if (outQ !== null && outQ !== "dynamic") {
+            outputStage = gemmOutputStage(profile, inQ.scale[0]!, qw.qparams.scale, outQ, grid, activation);
+          }
         }
         const common = {
           name: node.name,

@@ -32,6 +32,7 @@ const PROFILE_FIELDS = [
   "partitioning",
   "calibration",
   "activationScaling",
+  "floatOutput",
   "cost",
 ] as const;
 
@@ -227,6 +228,7 @@ export function defineProfile(profile: BackendProfile | unknown, fn = "definePro
     overflow: choice(at, "accumulator.overflow", p.accumulator.overflow, ["wrap", "saturate"] as const),
   });
   if (typeof p.pairSaturation !== "boolean") fail(at, "pairSaturation", "must be a boolean");
+  if (typeof p.floatOutput !== "boolean") fail(at, "floatOutput", "must be a boolean");
   if (!isObject(p.bias)) fail(at, "bias", "must be { bits }");
   onlyFields(at, "bias", p.bias, new Set(["bits"]));
   const bias = Object.freeze({ bits: positiveInteger(at, "bias.bits", p.bias.bits, 8, 64) });
@@ -259,6 +261,7 @@ export function defineProfile(profile: BackendProfile | unknown, fn = "definePro
     partitioning: choice(at, "partitioning", p.partitioning, ["any", "single-cut"] as const),
     calibration: calibration(at, p.calibration),
     activationScaling: choice(at, "activationScaling", p.activationScaling, ["static", "dynamic"] as const),
+    floatOutput: p.floatOutput,
     cost: cost(at, p.cost),
   } as BackendProfile;
 

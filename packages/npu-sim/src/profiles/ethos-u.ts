@@ -51,5 +51,6 @@ export const ethosU: BackendProfile = defineProfile({
   partitioning: "any",
   calibration: { method: "min-max" },
   activationScaling: "static",
+  floatOutput: false,
   cost: microNpuCost,
 });

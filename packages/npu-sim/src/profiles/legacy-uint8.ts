@@ -37,5 +37,6 @@ export const uint8PerTensor: BackendProfile = defineProfile({
   partitioning: "any",
   calibration: { method: "entropy", bins: 2048, quantizedBins: 128 },
   activationScaling: "static",
+  floatOutput: false,
   cost: mobileNpuCost,
 });

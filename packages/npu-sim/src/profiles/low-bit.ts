@@ -39,6 +39,7 @@ export const w4a8: BackendProfile = defineProfile({
   partitioning: "any",
   calibration: { method: "min-max" },
   activationScaling: "static",
+  floatOutput: false,
   cost: mobileNpuCost,
 });
 

@@ -49,6 +49,7 @@ export const ortCpuU8s8: BackendProfile = defineProfile({
   partitioning: "any",
   calibration: { method: "min-max" },
   activationScaling: "static",
+  floatOutput: false,
   cost: x86CpuCost,
 });
 
@@ -99,4 +100,5 @@ export const ortCpuDynamicU8s8: BackendProfile = defineProfile({
     qparamsArithmetic: "float32",
   }),
   activationScaling: "dynamic",
+  floatOutput: true,
 });

@@ -44,5 +44,6 @@ export const pow2Int8: BackendProfile = defineProfile({
   partitioning: "any",
   calibration: { method: "min-max" },
   activationScaling: "static",
+  floatOutput: false,
   cost: dspAcceleratorCost,
 });

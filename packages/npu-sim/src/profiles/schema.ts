@@ -129,5 +129,12 @@ export interface BackendProfile {
   readonly calibration: CalibrationSpec;
   /** Static: ranges from a calibration batch. Dynamic: each input's own ranges, at run time. */
   readonly activationScaling: "static" | "dynamic";
+  /**
+   * The model output leaves the accelerator as float32: when the last op is a convolution or linear
+   * layer, its int32 accumulators are dequantized (s_in·s_w) instead of requantized to an output grid,
+   * as TensorRT does for an unquantized network output and onnxruntime's dynamic quantization for every
+   * MatMulInteger. Otherwise the output is requantized and then dequantized (TFLite's int8 output).
+   */
+  readonly floatOutput: boolean;
   readonly cost: CostConstants;
 }

@@ -10,7 +10,8 @@ const amax = { symmetricDivisor: "positive-range", rounding: "half-even" } as co
 /**
  * NVIDIA TensorRT INT8: symmetric narrow per-channel weights, symmetric narrow per-tensor activations
  * (zero point 0, so post-ReLU tensors use half the codes), float scales, entropy (KL) calibration on a
- * 2048-bin histogram of |x| folded to 128 quantized bins.
+ * 2048-bin histogram of |x| folded to 128 quantized bins; the network output stays float (the last
+ * layer's accumulators are dequantized, as Q/DQ graphs without a Q on the output run).
  * Sources: NVIDIA TF quantization toolkit docs ("TensorRT only supports G_NARROW_RANGE=True /
  * G_SYMMETRIC=True"); pytorch-quantization `QuantDescriptor`/`HistogramCalibrator` (amax, entropy);
  * the TensorRT developer guide's INT8 calibration section (IInt8EntropyCalibrator2).
@@ -36,5 +37,6 @@ export const tensorrtInt8: BackendProfile = defineProfile({
   partitioning: "any",
   calibration: { method: "entropy", bins: 2048, quantizedBins: 128 },
   activationScaling: "static",
+  floatOutput: true,
   cost: embeddedGpuCost,
 });

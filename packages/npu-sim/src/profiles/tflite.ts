@@ -46,6 +46,7 @@ export const tfliteInt8: BackendProfile = defineProfile({
   partitioning: "any",
   calibration: { method: "min-max" },
   activationScaling: "static",
+  floatOutput: false,
   cost: mobileNpuCost,
 });
 

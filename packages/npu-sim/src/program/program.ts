@@ -64,7 +64,10 @@ export interface QuantizedParameters {
   readonly bias: Int32Array;
   /** The float bias it came from (quantized per input at run time when scaling is dynamic). */
   readonly biasFloat: Float32Array | null;
-  /** Requantization of the accumulators; null when scaling is dynamic (built per input at run time). */
+  /**
+   * Requantization of the accumulators; null when scaling is dynamic (built per input at run time) or
+   * the output is float (the accumulators are dequantized: see `BackendProfile.floatOutput`).
+   */
   readonly outputStage: OutputStage | null;
 }
 

@@ -11,7 +11,7 @@ import { type IntArray, type OverflowCounts, overflowCounts } from "../overflow.
 import { avgPool2dInt, maxPool2dInt } from "../pool-int.js";
 import { dequantizeTensor, quantizeTensor, requantizeTensor } from "../quantize-int.js";
 import { type PreparedOutputStage, prepareOutputStage, requantizeInto } from "../requantize.js";
-import { runFloatStep } from "./float-ops.js";
+import { applyActivation, runFloatStep } from "./float-ops.js";
 import type { ConvStep, IntegerProgram, LinearStep, PlainQParams, ProgramStep } from "./program.js";
 
 /*
@@ -361,15 +361,29 @@ function runGemmStep(
     else gemmIntRequantized(x, step.weights, prepared(step), out, options);
     return { n, shape, codes: out, q: outValue.qparams as PlainQParams };
   }
-  // Dynamic scaling: the bias at this input's scale, raw accumulators, then this input's output range.
+  // Dynamic scaling (the bias at this input's scale) or a float output: raw accumulators first.
   const sIn = a.q!.scale[0]!;
   const sw = step.weightQParams.scale;
-  const qb = quantizeBias(step.biasFloat, channels, sIn, sw, step.weightGrid, profile.bias.bits);
-  for (const o of qb.outOfRange) {
-    warnings.push(`'${step.name}' bias channel ${o.channel} needs ${o.bits} bits at run time: saturated`);
+  let bias = step.bias;
+  if (program.values[step.inputs[0]!]!.qparams === "dynamic") {
+    const qb = quantizeBias(step.biasFloat, channels, sIn, sw, step.weightGrid, profile.bias.bits);
+    for (const o of qb.outOfRange) {
+      warnings.push(`'${step.name}' bias channel ${o.channel} needs ${o.bits} bits at run time: saturated`);
+    }
+    bias = qb.bias;
   }
-  const options = { ...common, ...convOptions, bias: qb.bias };
+  const options = { ...common, ...convOptions, bias };
   const acc = step.op === "conv2d" ? conv2dInt(x, step.weights, options) : gemmInt(x, step.weights, options);
+  if (outValue.domain === "float") {
+    // Dequantized accumulators, fp32(acc · fp32(s_in·s_w[c])), then the fused activation in float.
+    const real = new Float32Array(acc.length);
+    const f = Math.fround;
+    const perChannel = sw.map((s) => f(sIn * s));
+    for (let i = 0; i < acc.length; i++) {
+      real[i] = f(acc[i]! * perChannel[sw.length === 1 ? 0 : Math.floor(i / inner) % channels]!);
+    }
+    return { n, shape, real: applyActivation(T.fromData(real, [n, ...shape]), step.activation) };
+  }
   const bounds = activationBounds(step.activation);
   let lo = Infinity;
   let hi = -Infinity;
