@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadCheckpoint, saveCheckpoint } from "@quant-trim/autograd/node";
 import { buildModel } from "@quant-trim/recipes";
@@ -7,6 +6,7 @@ import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE } from "@quant-trim/recipes/node";
 import { runCli } from "quant-trim";
 import { describe, expect, it } from "vitest";
 import { capture } from "./capture.js";
+import { tempDir } from "./temp-dir.js";
 
 /** Run the CLI; every failure here must be one line on stderr and nothing on stdout. */
 async function fails(args: string[], code: 1 | 2) {
@@ -17,7 +17,7 @@ async function fails(args: string[], code: 1 | 2) {
   return { err: c.err(), last: lines[lines.length - 1]!, lines };
 }
 
-const tmp = () => mkdtempSync(join(tmpdir(), "qt-"));
+const tmp = () => tempDir();
 
 describe("usage errors", () => {
   it("no command: one line on stderr (not the help on stdout), exit 2", async () => {

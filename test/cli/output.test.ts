@@ -1,12 +1,12 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkOutDir, checkOutFile, writeAtomic } from "quant-trim/internal";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir.js";
 
 describe("writeAtomic", () => {
   it("writes the file, creating missing directories", () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const dir = tempDir();
     const path = join(dir, "a", "b", "results.json");
     writeAtomic(path, "{}\n");
     expect(readFileSync(path, "utf8")).toBe("{}\n");
@@ -14,7 +14,7 @@ describe("writeAtomic", () => {
   });
 
   it("removes its temporary file and names the path when the rename fails", () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const dir = tempDir();
     const path = join(dir, "results.json");
     mkdirSync(path);
     expect(() => writeAtomic(path, "{}\n")).toThrow(`cannot write '${path}': `);
@@ -22,7 +22,7 @@ describe("writeAtomic", () => {
   });
 
   it("names the path when its directory cannot be created", () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const dir = tempDir();
     writeFileSync(join(dir, "f"), "");
     expect(() => writeAtomic(join(dir, "f", "results.json"), "{}\n")).toThrow(
       /cannot write '.*results\.json'/,
@@ -33,7 +33,7 @@ describe("writeAtomic", () => {
 
 describe("output paths checked before training", () => {
   it("accept new files and directories below missing parents, creating nothing", () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const dir = tempDir();
     checkOutFile("--out", join(dir, "x", "y", "m.safetensors"));
     checkOutDir("--out", join(dir, "x", "y"));
     checkOutDir("--out", dir);
@@ -43,7 +43,7 @@ describe("output paths checked before training", () => {
   });
 
   it("name the real problem: empty path, a directory given as file, a file given as directory or parent", () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const dir = tempDir();
     const file = join(dir, "f.safetensors");
     writeFileSync(file, "");
     expect(() => checkOutFile("--out", "")).toThrow("--out: the path is empty");

@@ -1,5 +1,3 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { saveCheckpoint } from "@quant-trim/autograd/node";
 import { parseProfile, profileNames } from "@quant-trim/npu-sim";
@@ -9,6 +7,7 @@ import { runCli } from "quant-trim";
 import { formatProfilesEvaluation } from "quant-trim/internal";
 import { describe, expect, it } from "vitest";
 import { capture } from "./capture.js";
+import { tempDir } from "./temp-dir.js";
 
 async function cli(args: string[]) {
   const c = capture();
@@ -58,7 +57,7 @@ describe("quant-trim profiles", () => {
 
 describe("quant-trim eval --profiles", () => {
   it("reports integer accuracy, agreement, cosine, worst layer SQNR, cost figures, worst gap and spread", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-profiles-"));
+    const dir = tempDir("qt-profiles-");
     const path = join(dir, "mlp.safetensors");
     const model = buildModel("mlp", { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES, seed: 3 });
     saveCheckpoint(path, model, { architecture: "mlp", recipe: "fp" } as never);
@@ -91,9 +90,7 @@ describe("quant-trim eval --profiles", () => {
     expect(integer.spread.spread).toBeCloseTo(Math.max(...accs) - Math.min(...accs), 12);
     expect(integer.worstGap.gap).toBeCloseTo(json.fpAccuracy - Math.min(...accs), 12);
     const text = formatProfilesEvaluation(integer);
-    expect(text).toMatch(
-      /^ {2}profile\s+int acc\s+top-1 agr\.\s+cosine\s+worst layer SQNR\s+latency\*/,
-    );
+    expect(text).toMatch(/^ {2}profile\s+int acc\s+top-1 agr\.\s+cosine\s+worst layer SQNR\s+latency\*/);
     expect(text).toMatch(
       /worst FP→integer gap -?\d+\.\d\d pts \((tflite-int8|w4a4-per-tensor)\); spread \d+\.\d\d pts/,
     );

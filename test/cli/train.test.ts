@@ -1,5 +1,4 @@
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadCheckpoint, loadCheckpointInto, saveCheckpoint } from "@quant-trim/autograd/node";
 import { ReversePruner, type ReversePrunerState } from "@quant-trim/prune";
@@ -15,13 +14,14 @@ import {
 import { runCli } from "quant-trim";
 import { describe, expect, it } from "vitest";
 import { capture } from "./capture.js";
+import { tempDir } from "./temp-dir.js";
 
 const { train } = mnistSplit(0);
 const mnist = { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES };
 
 describe("checkpoints", () => {
   it("a model round-trips through a checkpoint bit-exactly, and the wrong architecture is refused", () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const dir = tempDir();
     const model = buildModel("cnn-bn", { ...mnist, seed: 3 });
     trainClassifier(model, head(train, 64), { epochs: 1, batchSize: 32, lr: 1e-3, seed: 0 });
     const path = join(dir, "m.safetensors");
@@ -43,7 +43,7 @@ describe("checkpoints", () => {
 
 describe("recipe state in checkpoint metadata", () => {
   it("observer ranges and reverse-pruning state are saved with the checkpoint, restore into new objects, and eval reads it", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const dir = tempDir();
     const out = join(dir, "qt.safetensors");
     const c = capture();
     const code = await runCli(
@@ -119,7 +119,7 @@ describe("quant-trim CLI", () => {
   });
 
   it("rejects bad option values before doing any work, and writes nothing", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const dir = tempDir();
     const cases: Array<[string[], RegExp]> = [
       [["train", "--arch", "resnet"], /--arch must be one of mlp, cnn, cnn-bn/],
       [["train", "--bits", "3"], /--bits must be 4 or 8/],
@@ -143,7 +143,7 @@ describe("quant-trim CLI", () => {
   });
 
   it("eval refuses a malformed checkpoint with exit code 2 and a reason", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "qt-"));
+    const dir = tempDir();
     const bad = join(dir, "bad.safetensors");
     writeFileSync(bad, Buffer.from([1, 2, 3]));
     const c = capture();

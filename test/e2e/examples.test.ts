@@ -1,12 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCheckpoint, saveCheckpoint } from "@quant-trim/autograd/node";
 import { type ObserverState, restoreObserver } from "@quant-trim/quant";
 import { buildModel, dataset, quantTrim, trainClassifier, trainingSteps } from "@quant-trim/recipes";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 
 /**
  * The scripts in examples/ run as a researcher runs them: through tsx on the sources, and the plain
@@ -58,7 +58,9 @@ function ensureBuilt(): void {
 
 describe("examples/custom-model.ts (Quant-Trim on a custom model with its own data)", () => {
   it("trains fp and quant-trim, reports float and INT4 accuracy, and saves a checkpoint with its metadata", () => {
-    const out = join(mkdtempSync(join(tmpdir(), "qt-example-")), "sensor.safetensors");
+    const dir = mkdtempSync(join(tmpdir(), "qt-example-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, "sensor.safetensors");
     const { stdout, stderr } = tsx("custom-model.ts", out);
     expect(stderr).toBe("");
     for (const recipe of ["fp", "quant-trim"]) {
@@ -112,6 +114,8 @@ describe("examples/custom-lambda.ts (a custom λ schedule)", () => {
 describe("examples/checkpoint-metadata.mjs (reading a checkpoint's metadata)", () => {
   let path = "";
   let ranges: Record<string, ObserverState> = {};
+  const dir = mkdtempSync(join(tmpdir(), "qt-example-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   beforeAll(() => {
     // A small zoo model trained with quant-trim and saved with the metadata the CLI writes.
     const inputs = Float32Array.from({ length: 64 * 4 }, (_, i) => ((i >> 2) % 2 ? 1 : -1) * (1 + (i % 4)));
@@ -124,7 +128,7 @@ describe("examples/checkpoint-metadata.mjs (reading a checkpoint's metadata)", (
       onWarning: () => {},
     });
     trainClassifier(model, data, { epochs: 2, batchSize: 16, hooks: run });
-    path = join(mkdtempSync(join(tmpdir(), "qt-example-")), "mlp.safetensors");
+    path = join(dir, "mlp.safetensors");
     ranges = run.qat!.observerState() as Record<string, ObserverState>;
     saveCheckpoint(path, model, {
       architecture: "mlp",
