@@ -48,11 +48,18 @@ describe("experiment: checkpoints, results.json and report.html appear together"
     expect(readdirSync(root)).toEqual([]);
   });
 
-  it("older files of the same names in an existing directory survive a failed run untouched", async () => {
+  it("refuses a folder that holds results unless --force, and then a failed run leaves older files untouched", async () => {
     const out = dirs.make();
     writeFileSync(join(out, "mlp-fp-s0.safetensors"), "an earlier experiment's checkpoint");
     writeFileSync(join(out, "notes.txt"), "the user's own file");
-    await expect(experimentCommand(args(out), capture().io, deps(2).deps)).rejects.toThrow("run 2 failed");
+    const refused = deps();
+    await expect(experimentCommand(args(out), capture().io, refused.deps)).rejects.toThrow(
+      /already holds results \(mlp-fp-s0\.safetensors\).*--force/,
+    );
+    expect(refused.calls).toEqual([]);
+    await expect(experimentCommand([...args(out), "--force"], capture().io, deps(2).deps)).rejects.toThrow(
+      "run 2 failed",
+    );
     expect(readdirSync(out).sort()).toEqual(["mlp-fp-s0.safetensors", "notes.txt"]);
     expect(readFileSync(join(out, "mlp-fp-s0.safetensors"), "utf8")).toBe(
       "an earlier experiment's checkpoint",

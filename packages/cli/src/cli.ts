@@ -7,6 +7,7 @@ import { evalCommand } from "./commands/eval.js";
 import { experimentCommand } from "./commands/experiment.js";
 import { exportCommand } from "./commands/export.js";
 import { profilesCommand } from "./commands/profiles.js";
+import { reportCommand } from "./commands/report.js";
 import { trainCommand } from "./commands/train.js";
 import type { Io } from "./output.js";
 import { guardsTaken } from "./run-guard.js";
@@ -35,6 +36,7 @@ const COMMANDS: Record<string, Command> = {
     run: exportCommand,
   },
   profiles: { summary: "list the integer backend profiles the simulator knows", run: profilesCommand },
+  report: { summary: "render an experiment's report.html again from its results.json", run: reportCommand },
 };
 
 const MAIN_HELP = `quant-trim — quantization-aware training of hardware-neutral low-bit checkpoints

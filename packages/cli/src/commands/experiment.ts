@@ -12,12 +12,12 @@ import {
 import { formatResultsReport } from "../experiment/results-table.js";
 import { checkpointName, runExperiment, type Trainer } from "../experiment/run-experiment.js";
 import { softwareInfo } from "../experiment/software-info.js";
-import { StagedOutputs } from "../experiment/staged-outputs.js";
 import { buildRecipe, trainRun } from "../experiment/train-run.js";
-import { checkOutDir, checkOutFile } from "../out-path.js";
+import { checkOutDir, checkOutFile, missingDirs } from "../out-path.js";
 import type { Io } from "../output.js";
 import { ProgressRenderer } from "../progress/index.js";
 import { renderReport } from "../report/index.js";
+import { guardRun } from "../run-guard.js";
 
 export { experimentHelp };
 
@@ -72,8 +72,9 @@ function checkRecipeOptions(s: ExperimentSettings, data: ExperimentData): void {
 
 /**
  * `quant-trim experiment`: parse, load the data, train and evaluate every run, then write the
- * checkpoints, results.json and report.html together (staged, renamed into place only once everything
- * is written: a failure part-way leaves nothing behind, and older files of the same names untouched).
+ * checkpoints, results.json and report.html together through a run guard (staged, renamed into place
+ * only once everything is written: a failure or Ctrl-C part-way leaves nothing behind, and older files
+ * of the same names untouched; a folder holding results is refused unless --force).
  */
 export async function experimentCommand(
   args: string[],
@@ -97,10 +98,12 @@ export async function experimentCommand(
     checkOutFile("--out", path);
   const data = loadExperimentData(s.dataDir);
   checkRecipeOptions(s, data);
-  const evaluator = (deps.evaluator ?? defaultEvaluator)({ arch: s.arch, data });
   const progress = new ProgressRenderer({ stream: io.stderr, env: deps.env ?? process.env });
-  const outputs = new StagedOutputs(s.out);
+  // Taken last, once the input is known good: from here on a failure is the run's (exit 1), not the user's.
+  const outputs = guardRun({ outDir: s.out, io, force: s.force, createdDirs: missingDirs(s.out) });
+  let evaluator: CheckpointEvaluator | null = null;
   try {
+    evaluator = (deps.evaluator ?? defaultEvaluator)({ arch: s.arch, data });
     const results = await runExperiment(s, data, {
       train: deps.train ?? realTrainer,
       evaluator,
@@ -119,14 +122,13 @@ export async function experimentCommand(
       io.stdout.write(`\n${formatResultsReport(results)}\nResults: ${resultsPath} · report: ${reportPath}\n`);
   } catch (e) {
     progress.close();
-    try {
-      outputs.dispose();
-    } catch {
-      // the cleanup must not hide the reason the run failed
-    }
     throw e;
   } finally {
-    await evaluator.close();
+    try {
+      outputs.dispose();
+    } finally {
+      await evaluator?.close();
+    }
   }
 }
 

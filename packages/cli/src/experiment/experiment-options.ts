@@ -68,7 +68,9 @@ export const experimentHelp = `Usage: quant-trim experiment [options]        (np
   --data-dir DIR    an IDX dataset (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], and
                     t10k-… test files or a seeded 20 % hold-out) instead of the bundled MNIST digits;
                     classes from the labels, standardised with the training images' statistics
-  --out DIR         (default runs/<date>) results.json, report.html, one checkpoint per run
+  --out DIR         (default runs/<date>) results.json, report.html, one checkpoint per run; they appear
+                    together once every run has finished; a folder that already holds results is refused
+  --force           write into a --out folder that already holds results (same-named files are replaced)
   --json            print results.json to stdout instead of the table
 Recipe hyperparameters (passed to every recipe that uses them; recorded in results.json):
 ${recipeOptionsHelp()}`;
@@ -86,6 +88,7 @@ const OPTIONS = {
   granularity: { type: "string" },
   "data-dir": { type: "string" },
   out: { type: "string" },
+  force: { type: "boolean" },
 } as const;
 
 function recipesOf(spec: string | undefined, ablations: boolean): RecipeName[] {
@@ -129,7 +132,7 @@ export function parseExperimentArgs(args: string[], now: Date = new Date()): Exp
     dataDir,
     out,
     json: v.json === true,
-    force: false,
+    force: v.force === true,
     recipeOptions: readRecipeOptions(v),
   };
 }

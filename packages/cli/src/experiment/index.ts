@@ -35,10 +35,9 @@ export {
   readRecipeOptions,
   recipeOptionSpecs,
 } from "./recipe-options.js";
-export { formatResultsReport, formatResultsTable, formatStat } from "./results-table.js";
+export { formatResultsReport, formatResultsTable } from "./results-table.js";
 export { checkpointName, type ExperimentHooks, runExperiment, type Trainer } from "./run-experiment.js";
 export { findGitDir, packageVersion, readHeadCommit, softwareInfo } from "./software-info.js";
-export { StagedOutputs } from "./staged-outputs.js";
 export { summarizeRuns, testNoise } from "./summarize-runs.js";
 export {
   buildRecipe,

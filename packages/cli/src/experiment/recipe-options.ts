@@ -1,3 +1,4 @@
+import { weightGridNames } from "@quant-trim/recipes";
 import { UsageError } from "../args.js";
 
 /*
@@ -46,6 +47,29 @@ export function nameList(flag: string, text: string): readonly string[] {
   return names;
 }
 
+/** Multi-grid PFQ's set: "profiles", or weight-grid layout names separated by commas. */
+export function gridSet(flag: string, text: string): string | readonly string[] {
+  if (text.trim() === "profiles") return "profiles";
+  const names = nameList(flag, text);
+  for (const n of names)
+    if (!(weightGridNames as readonly string[]).includes(n))
+      throw new UsageError(
+        `--${flag}: unknown grid '${n}'; expected profiles or a comma-separated list of ${weightGridNames.join(", ")}`,
+      );
+  return names;
+}
+
+/** Pow2-aligned trimming's qmax: "grid" (the training grid's largest code) or an integer ≥ 1. */
+export function pow2Qmax(flag: string, text: string): number | boolean {
+  if (text === "grid") return true;
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= 1 && n < 2 ** 24))
+    throw new UsageError(
+      `--${flag} must be 'grid' or an integer qmax in [1, 2^24) such as 127, got '${text}'`,
+    );
+  return n;
+}
+
 export const RECIPE_OPTIONS: readonly RecipeOption[] = [
   {
     flag: "warmup",
@@ -76,6 +100,26 @@ export const RECIPE_OPTIONS: readonly RecipeOption[] = [
     key: "pFinal",
     value: positiveFraction,
     help: "reverse pruning's final quantile (default 0.99 at 4 bits, 0.999 at 8)",
+  },
+  {
+    flag: "grids",
+    key: "grids",
+    value: gridSet,
+    // The layout names do not fit one line; the continuation lines align with the help column.
+    help: [
+      "multi-grid PFQ (pfq, quant-trim): draw the weight grid per step from",
+      "'profiles' (all of these) or a comma-separated list of them:",
+      ...[0, 3, 5].map((k, i, at) => weightGridNames.slice(k, at[i + 1]).join(", ")),
+    ].join(`\n${" ".repeat(20)}`),
+  },
+  {
+    flag: "trim-pow2",
+    key: "alignPow2",
+    value: pow2Qmax,
+    help: [
+      "pow2-aligned trimming (rp, quant-trim): snap each τ down so τ/Q is a power of two;",
+      "Q = grid (the training grid's qmax) or an integer, e.g. 127 for INT8 power-of-two backends",
+    ].join(`\n${" ".repeat(20)}`),
   },
 ];
 

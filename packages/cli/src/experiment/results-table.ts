@@ -1,4 +1,5 @@
 import { formatCount } from "../progress/format.js";
+import { statPercent } from "../report/format-numbers.js";
 import type { ExperimentResults, GroupSummary, ProfileInfo, SeedStat } from "../report/results-schema.js";
 
 /*
@@ -9,10 +10,7 @@ import type { ExperimentResults, GroupSummary, ProfileInfo, SeedStat } from "../
  */
 
 /** Percent (or percentage points) with two decimals, "± std" when there are seeds to have one. */
-export function formatStat(s: SeedStat): string {
-  const mean = (100 * s.mean).toFixed(2);
-  return s.std === null ? mean : `${mean} ± ${(100 * s.std).toFixed(2)}`;
-}
+const formatStat = (s: SeedStat) => statPercent(s);
 
 const GAP = 2;
 const NONE = "–";
@@ -96,7 +94,7 @@ function block(
 }
 
 /** The printed table, at most `width` columns wide whenever one recipe fits. */
-export function formatResultsTable(r: ExperimentResults, width = 110): string {
+export function formatResultsTable(r: ExperimentResults, width = 120): string {
   const recipes = r.summary.map((s) => s.recipe);
   const rows = rowsOf(r);
   const labelWidth = Math.max(
@@ -127,7 +125,7 @@ export function formatResultsTable(r: ExperimentResults, width = 110): string {
 }
 
 /** The lines above and below the table: what was run, and how much of a difference is noise. */
-export function formatResultsReport(r: ExperimentResults, width = 110): string {
+export function formatResultsReport(r: ExperimentResults, width = 120): string {
   const c = r.config;
   const seeds = c.seeds.length === 1 ? `seed ${c.seeds[0]}` : `seeds ${c.seeds[0]}–${c.seeds.at(-1)}`;
   const n = r.testNoise;

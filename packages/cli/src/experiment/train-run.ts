@@ -62,6 +62,8 @@ export function buildRecipe(
 ): QuantTrimRun {
   const options = {
     ...o.recipeOptions,
+    // Seeds multi-grid PFQ's draws with the run's seed (quantTrim ignores it otherwise).
+    seed: o.seed,
     recipe: o.recipe,
     bits: o.bits,
     granularity: o.granularity,
