@@ -192,13 +192,20 @@ describe("multi-grid PFQ in quantTrim", () => {
     ]);
   });
 
-  it("refuses grids outside pfq/quant-trim, gridSampling without grids, and bad values, naming the option", () => {
+  it("fp, qat and rp ignore grids (as they ignore pFinal): they train bit-identically with and without it", () => {
+    for (const recipe of ["fp", "qat", "rp"] as const) {
+      const plain = weightsOf(trainWith({ recipe }));
+      expect(weightsOf(trainWith({ recipe, grids: "profiles", seed: 4 }))).toEqual(plain);
+    }
+    // They still check it: a bad set is refused whatever the recipe.
+    expect(() =>
+      quantTrim(tiny(0), { recipe: "fp", totalSteps: 4, inputShape, grids: ["bogus" as never] }),
+    ).toThrow(/quantTrim: grids\[0\] is 'bogus'/);
+  });
+
+  it("refuses gridSampling without grids and bad values, naming the option", () => {
     const make = (o: Partial<QuantTrimOptions>) =>
       quantTrim(buildModel("mlp", mnist), { totalSteps: 4, inputShape, onWarning: () => {}, ...o });
-    for (const recipe of ["fp", "qat", "rp"] as const)
-      expect(() => make({ recipe, grids: "profiles" })).toThrow(
-        new RegExp(`quantTrim: grids \\(multi-grid PFQ\\) applies to pfq and quant-trim, not '${recipe}'`),
-      );
     expect(() => make({ recipe: "pfq", grids: "profiles" })).not.toThrow();
     expect(() => make({ gridSampling: "layer" })).toThrow(/quantTrim: gridSampling needs grids/);
     expect(() => make({ grids: "profiles", gridSampling: "step" as never })).toThrow(
@@ -227,16 +234,23 @@ describe("pow2-aligned trimming in quantTrim", () => {
     expect(run.settings.alignPow2).toBe(127);
   });
 
-  it("refuses alignPow2 for recipes without reverse pruning", () => {
-    for (const recipe of ["fp", "qat", "pfq"] as const)
-      expect(() =>
-        quantTrim(buildModel("mlp", mnist), {
-          recipe,
-          totalSteps: 4,
-          inputShape,
-          alignPow2: true,
-          onWarning: () => {},
-        }),
-      ).toThrow(new RegExp(`quantTrim: alignPow2 aligns reverse pruning's thresholds; recipe '${recipe}'`));
+  it("recipes without reverse pruning ignore alignPow2 (nothing recorded), and a bad value is refused", () => {
+    for (const recipe of ["fp", "qat", "pfq"] as const) {
+      const run = quantTrim(tiny(0), {
+        recipe,
+        totalSteps: 4,
+        inputShape,
+        alignPow2: true,
+        onWarning: () => {},
+      });
+      expect(run.pruner).toBeNull();
+      expect(run.settings).not.toHaveProperty("alignPow2");
+    }
+    expect(() =>
+      quantTrim(tiny(0), { recipe: "fp", totalSteps: 4, inputShape, alignPow2: "on" as never }),
+    ).toThrow(/quantTrim: alignPow2 must be a boolean or a qmax number/);
+    expect(() =>
+      quantTrim(tiny(0), { totalSteps: 4, inputShape, alignPow2: 0, onWarning: () => {} }),
+    ).toThrow(/ReversePruner: layer '1.weight': alignPow2 qmax must be an integer/);
   });
 });

@@ -68,7 +68,8 @@ export interface QuantTrimOptions {
   /** Where the reverse pruner reports layers it can never trim (default console.warn). */
   onWarning?: (message: string, layers: UntrimmableLayer[]) => void;
   /**
-   * Multi-grid PFQ [ours] (pfq and quant-trim only): the weight grid of fake quantization is drawn per
+   * Multi-grid PFQ [ours], used by pfq and quant-trim (checked but ignored by fp, qat and rp, as pFinal
+   * is by the recipes without pruning, so one option set drives every recipe): the weight grid of fake quantization is drawn per
    * step from this set instead of staying fixed. "profiles" is every layout of `weightGridNames` at the
    * recipe's bits (they span the npu-sim profiles' weight grids); or list names / GridSpecs. Reverse
    * pruning keeps grouping by the `bits`/`granularity` grid. Default: one grid (no sampling).
@@ -82,7 +83,7 @@ export interface QuantTrimOptions {
   /** Seeds the multi-grid draws (default 0), so a run is reproducible. */
   seed?: number;
   /**
-   * Pow2-aligned trimming [ours] (rp and quant-trim only): snap each reverse-pruning threshold down so
+   * Pow2-aligned trimming [ours], used by rp and quant-trim (ignored by the others, like pFinal): snap each reverse-pruning threshold down so
    * that τ/qmax is a power of two. `true` uses the training grid's qmax, a number gives qmax (127 for INT8
    * power-of-two backends). Default off.
    */
@@ -233,11 +234,11 @@ export function quantTrim(model: Module, options: QuantTrimOptions): QuantTrimRu
         ? curriculum
         : null;
   const pFinal = usesRp ? (options.pFinal ?? defaultPFinal(weight.bits)) : null;
+  // Like pFinal, the option shapes reverse pruning and means nothing to the recipes without it (one
+  // option set can then drive fp, qat and quant-trim alike); it is checked all the same.
   const alignPow2 = options.alignPow2;
-  if (alignPow2 !== undefined && !usesRp)
-    throw new Error(
-      `${fn}: alignPow2 aligns reverse pruning's thresholds; recipe '${recipe}' does not prune`,
-    );
+  if (alignPow2 !== undefined && typeof alignPow2 !== "boolean" && typeof alignPow2 !== "number")
+    throw new Error(`${fn}: alignPow2 must be a boolean or a qmax number, got ${JSON.stringify(alignPow2)}`);
   const pruner =
     pFinal !== null
       ? new ReversePruner(
@@ -284,7 +285,7 @@ export function quantTrim(model: Module, options: QuantTrimOptions): QuantTrimRu
       ...(multiGrid
         ? { multiGrid: { grids: multiGrid.grids, sampling: multiGrid.sampling, seed: multiGrid.seed } }
         : {}),
-      ...(alignPow2 !== undefined && alignPow2 !== false ? { alignPow2 } : {}),
+      ...(pruner && alignPow2 !== undefined && alignPow2 !== false ? { alignPow2 } : {}),
     },
   };
 }
@@ -305,12 +306,13 @@ function multiGridOf(fn: string, o: QuantTrimOptions, recipe: RecipeName, bits: 
     if (o.gridSampling !== undefined) throw new Error(`${fn}: gridSampling needs grids (multi-grid PFQ)`);
     return null;
   }
-  if (recipe !== "pfq" && recipe !== "quant-trim")
-    throw new Error(`${fn}: grids (multi-grid PFQ) applies to pfq and quant-trim, not '${recipe}'`);
   const grids = weightGridSet(o.grids, bits, fn);
   const sampling = o.gridSampling ?? "model";
   if (sampling !== "model" && sampling !== "layer")
     throw new Error(`${fn}: gridSampling must be "model" or "layer", got ${JSON.stringify(sampling)}`);
+  // Checked for every recipe, used by the two with progressive fake quantization: plain QAT is the
+  // one-grid baseline by definition, and fp and rp fake-quantize nothing.
+  if (recipe !== "pfq" && recipe !== "quant-trim") return null;
   const rng = new Rng(seed);
   return {
     grids,
