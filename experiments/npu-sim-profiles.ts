@@ -7,7 +7,7 @@
  * observers on the same 256 digits, λ = 1) and the program compiled from that QAT model's activation
  * qparams (points QAT lacks, e.g. at a fallback boundary, calibrate on the same digits). Also times compile and integer inference of the 2,000 digits.
  *
- * Run: `npx tsx --conditions=source experiments/npu-sim-profiles.ts [epochs] [cacheDir] [models]`
+ * Run: `npx tsx --conditions=source experiments/npu-sim-profiles.ts [epochs] [cacheDir] [models] [profiles]`
  * (trained weights are cached as .safetensors in cacheDir, default /tmp/quant-trim-npu-sim).
  */
 import { existsSync, mkdirSync } from "node:fs";
@@ -34,6 +34,7 @@ import * as T from "@quant-trim/tensor";
 const epochs = Number(process.argv[2] ?? 3);
 const cacheDir = process.argv[3] ?? "/tmp/quant-trim-npu-sim";
 const models = (process.argv[4] ?? "cnn,cnn-bn,depthwise-separable,residual").split(",");
+const only = process.argv[5]?.split(",");
 mkdirSync(cacheDir, { recursive: true });
 
 const { train, test } = standardizedSplit(0);
@@ -65,7 +66,7 @@ for (const name of models) {
   const model = trained(name);
   model.eval();
   const fp = floatLogits(model, testX);
-  for (const profile of Object.values(profiles)) {
+  for (const profile of Object.values(profiles).filter((p) => !only || only.includes(p.name))) {
     let t0 = performance.now();
     const program = compile(model, profile, calibX);
     const compileMs = performance.now() - t0;

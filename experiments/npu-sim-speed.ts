@@ -1,8 +1,9 @@
 /**
  * Speed of the NPU simulator on the mnist `cnn`: compile (calibrating on 256 training digits) and
  * integer inference of the 2,000 test digits, per profile. Medians of `reps` runs after one warm-up
- * (V8 runs a function ~10× slower until it is optimised). Prints one line per profile and the machine's
- * load average, since the numbers are only meaningful on an otherwise idle machine.
+ * (V8 runs a function ~10× slower until it is optimised). Prints one line per profile, wall-clock and
+ * CPU time (user + system of this process, which other processes on a busy machine do not inflate),
+ * and the machine's load average.
  *
  * Run: `npx tsx --conditions=source experiments/npu-sim-speed.ts [reps] [profiles]`
  */
@@ -28,24 +29,35 @@ console.log(
     .map((l) => l.toFixed(1))
     .join(" ")}`,
 );
-console.log("| profile | compile ms (256 digits) | run ms (2,000 digits) |");
-console.log("|---|---|---|");
+console.log("| profile | compile ms (256 digits) | compile CPU ms | run ms (2,000 digits) | run CPU ms |");
+console.log("|---|---|---|---|---|");
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 for (const name of names) {
   const profile = profiles[name]!;
   compile(model, profile, calibX);
   const compileMs: number[] = [];
   const runMs: number[] = [];
+  const compileCpu: number[] = [];
+  const runCpu: number[] = [];
   let program = compile(model, profile, calibX);
   run(program, testX);
   for (let r = 0; r < reps; r++) {
     let t0 = performance.now();
+    let c0 = cpuMs();
     program = compile(model, profile, calibX);
     compileMs.push(performance.now() - t0);
+    compileCpu.push(cpuMs() - c0);
     t0 = performance.now();
+    c0 = cpuMs();
     run(program, testX);
     runMs.push(performance.now() - t0);
+    runCpu.push(cpuMs() - c0);
   }
-  console.log(`| ${name} | ${median(compileMs).toFixed(0)} | ${median(runMs).toFixed(0)} |`);
+  const f = (xs: number[]) => median(xs).toFixed(0);
+  console.log(`| ${name} | ${f(compileMs)} | ${f(compileCpu)} | ${f(runMs)} | ${f(runCpu)} |`);
 }
 console.log(
   `load average after: ${loadavg()

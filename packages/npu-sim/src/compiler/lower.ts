@@ -40,7 +40,8 @@ const dequantizedId = (id: string) => `${id}@f`;
 
 /**
  * Whether node `k` produces the model output in float32: the profile keeps the output float and the
- * last op is an accelerated convolution or linear layer (its accumulators are dequantized).
+ * last op is an accelerated convolution or linear layer whose result nothing else reads (its
+ * accumulators are dequantized).
  */
 export function producesFloatOutput(
   ir: IrGraph,
@@ -53,7 +54,8 @@ export function producesFloatOutput(
     floatOutput &&
     node.output === ir.output &&
     placements[k]!.device === "npu" &&
-    (node.kind === "conv2d" || node.kind === "linear")
+    (node.kind === "conv2d" || node.kind === "linear") &&
+    !ir.nodes.some((n) => n.inputs.includes(node.output))
   );
 }
 
