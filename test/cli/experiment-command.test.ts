@@ -166,7 +166,7 @@ describe("experiment on an IDX dataset (--data-dir)", () => {
     writeIdxDataset(heldOut, { train: 50, test: null, side: 8, classes: 2 });
     const c = capture();
     const o = join(dirs.make(), "held");
-    const args = [...base(heldOut, o), "--recipes", "fp", "--epochs", "1", "--json"];
+    const args = [...base(heldOut, o), "--recipes", "fp", "--epochs", "1", "--json", "--threads", "1"];
     args.splice(args.indexOf("--epochs"), 2);
     expect(await runCli(args, c.io), c.err()).toBe(0);
     const printed = parseResults(JSON.parse(c.out()));

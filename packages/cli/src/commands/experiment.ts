@@ -13,6 +13,7 @@ import { formatResultsReport } from "../experiment/results-table.js";
 import { checkpointName, runExperiment, type Trainer } from "../experiment/run-experiment.js";
 import { softwareInfo } from "../experiment/software-info.js";
 import { buildRecipe, trainRun } from "../experiment/train-run.js";
+import { workerEvaluator } from "../experiment/worker-evaluator.js";
 import { checkOutDir, checkOutFile, missingDirs } from "../out-path.js";
 import type { Io } from "../output.js";
 import { ProgressRenderer } from "../progress/index.js";
@@ -21,17 +22,26 @@ import { guardRun } from "../run-guard.js";
 
 export { experimentHelp };
 
+/** What an evaluator is made for: the model to rebuild, the data, and how many threads to use. */
+export interface EvaluatorSpec {
+  readonly arch: string;
+  readonly data: ExperimentData;
+  readonly threads: number;
+}
+
 /** What tests replace: the trainer (a stand-in where training is not the point) and the evaluator. */
 export interface ExperimentCommandDeps {
   readonly train?: Trainer;
-  readonly evaluator?: (spec: { arch: string; data: ExperimentData }) => CheckpointEvaluator;
+  readonly evaluator?: (spec: EvaluatorSpec) => CheckpointEvaluator;
   /** Read for NO_COLOR / TERM (default process.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-function defaultEvaluator({ arch, data }: { arch: string; data: ExperimentData }): CheckpointEvaluator {
+function defaultEvaluator({ arch, data, threads }: EvaluatorSpec): CheckpointEvaluator {
   const spec = { arch, sampleShape: data.train.sampleShape, classes: data.classes };
-  return inlineEvaluator(spec, data.calibration, data.test);
+  return threads === 1
+    ? inlineEvaluator(spec, data.calibration, data.test)
+    : workerEvaluator(spec, data.calibration, data.test, threads);
 }
 
 const realTrainer: Trainer = (o, data, progress) => trainRun(o, data.train, progress);
@@ -103,7 +113,7 @@ export async function experimentCommand(
   const outputs = guardRun({ outDir: s.out, io, force: s.force, createdDirs: missingDirs(s.out) });
   let evaluator: CheckpointEvaluator | null = null;
   try {
-    evaluator = (deps.evaluator ?? defaultEvaluator)({ arch: s.arch, data });
+    evaluator = (deps.evaluator ?? defaultEvaluator)({ arch: s.arch, data, threads: s.threads });
     const results = await runExperiment(s, data, {
       train: deps.train ?? realTrainer,
       evaluator,

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { isRecipe, type RecipeName, recipeNames, zooNames } from "@quant-trim/recipes";
 import { archOf, bitsOf, granularityOf, int, num, parse, str, UsageError } from "../args.js";
@@ -23,6 +24,11 @@ export const EXPERIMENT_DEFAULTS = {
   granularity: "per-tensor" as const,
 };
 
+/** Evaluation threads by default: two where there are two cores (training runs on one at a time). */
+export function defaultThreads(): number {
+  return Math.min(2, availableParallelism());
+}
+
 /** One experiment's settings, read from its command line. */
 export interface ExperimentSettings {
   readonly arch: string;
@@ -38,6 +44,8 @@ export interface ExperimentSettings {
   readonly out: string;
   readonly json: boolean;
   readonly force: boolean;
+  /** Threads that evaluate the integer programs (1: on the main thread). The figures do not depend on it. */
+  readonly threads: number;
   /** Recipe hyperparameters given on the command line, by quantTrim option name. */
   readonly recipeOptions: Readonly<Record<string, RecipeOptionValue>>;
 }
@@ -72,6 +80,8 @@ export const experimentHelp = `Usage: quant-trim experiment [options]        (np
                     together once every run has finished; a folder that already holds results is refused
   --force           write into a --out folder that already holds results (same-named files are replaced)
   --json            print results.json to stdout instead of the table
+  --threads N       threads that run the integer evaluation (default ${defaultThreads()} here: min(2, cores)); the
+                    figures are the same for any N
 Recipe hyperparameters (passed to every recipe that uses them; recorded in results.json):
 ${recipeOptionsHelp()}`;
 
@@ -89,6 +99,7 @@ const OPTIONS = {
   "data-dir": { type: "string" },
   out: { type: "string" },
   force: { type: "boolean" },
+  threads: { type: "string" },
 } as const;
 
 function recipesOf(spec: string | undefined, ablations: boolean): RecipeName[] {
@@ -133,6 +144,7 @@ export function parseExperimentArgs(args: string[], now: Date = new Date()): Exp
     out,
     json: v.json === true,
     force: v.force === true,
+    threads: int("threads", str(v, "threads"), defaultThreads(), 1, 64),
     recipeOptions: readRecipeOptions(v),
   };
 }

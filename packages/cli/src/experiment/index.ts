@@ -20,6 +20,7 @@ export {
 export {
   evaluateOnProfile,
   groupFigures,
+  layerLabel,
   profileGroup,
   profileInfo,
   programCost,
@@ -46,4 +47,10 @@ export {
   type TrainRunOptions,
   trainRun,
 } from "./train-run.js";
-export { HISTOGRAM_BINS, sharedHistograms, trimmedLayerRecord } from "./weight-histograms.js";
+export {
+  HISTOGRAM_BINS,
+  type PrunedLayerState,
+  sharedHistograms,
+  trimmedLayerRecord,
+} from "./weight-histograms.js";
+export { workerEvaluator } from "./worker-evaluator.js";

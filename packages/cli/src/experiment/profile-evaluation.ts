@@ -52,6 +52,28 @@ export function programCost(program: IntegerProgram): ProfileCost {
   };
 }
 
+const SHORT_KINDS: Readonly<Record<string, string>> = {
+  conv2d: "conv",
+  "depthwise-conv2d": "dwconv",
+  linear: "linear",
+  add: "add",
+  mul: "mul",
+  clamp: "act",
+};
+
+/**
+ * A readable name for the layer whose output a program value holds: the op and the model module it
+ * starts from ("conv 0", "dwconv block1.depthwise", "linear 9"), not the fused op's last member (the
+ * ReLU whose output it is), which is what the program calls it. Inputs keep npu-sim's name.
+ */
+export function layerLabel(program: IntegerProgram, value: string, fallback: string): string {
+  const step = program.steps.find((s) => s.output === value);
+  if (!step?.name) return fallback;
+  const first = program.fused.find((f) => f.name === step.name)?.members[0] ?? step.name;
+  const kind = "kind" in step && typeof step.kind === "string" ? step.kind : step.op;
+  return `${SHORT_KINDS[kind] ?? kind} ${first}`;
+}
+
 /** The test inputs, their labels and the float model's logits on them (computed once per checkpoint). */
 export interface EvaluationInputs {
   readonly calibration: Tensor;
@@ -83,7 +105,11 @@ export function evaluateOnProfile(
     // +∞: no noise at all (exact); −∞: the float layer is all zeros on these inputs, so no ratio exists.
     if (l.sqnrDb === Number.NEGATIVE_INFINITY)
       warnings.push(`${l.name}: the FP32 output is all zeros on the SQNR inputs; its SQNR is undefined`);
-    else layerSqnr.push({ layer: l.name, sqnrDb: Number.isFinite(l.sqnrDb) ? l.sqnrDb : null });
+    else
+      layerSqnr.push({
+        layer: layerLabel(program, l.value, l.name),
+        sqnrDb: Number.isFinite(l.sqnrDb) ? l.sqnrDb : null,
+      });
   }
   const evaluation: ProfileEvaluation = {
     accuracy: c.accuracy!,

@@ -186,14 +186,7 @@ function trimmedLayers(
     const p = params.get(name)!;
     const after = p.data.toFloat32Array();
     // A run too short to reach trimming has no "before": the weights never changed by it.
-    return trimmedLayerRecord(
-      name,
-      p.data.shape,
-      before.get(name) ?? after,
-      after,
-      report.get(name)!.thresholds,
-      grid,
-    );
+    return trimmedLayerRecord(name, p.data.shape, before.get(name) ?? after, after, report.get(name)!, grid);
   });
   return records.sort((a, b) => b.trimmedFraction - a.trimmedFraction).slice(0, TRIMMED_LAYERS_KEPT);
 }

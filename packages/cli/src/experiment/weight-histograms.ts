@@ -39,18 +39,27 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** What the reverse pruner says about one layer after its last projection. */
+export interface PrunedLayerState {
+  /** τ per group (one per output channel for a per-channel grid), empty before any projection. */
+  readonly thresholds: readonly number[];
+  /** Fraction of the layer's weights the last projection moved onto ±τ. */
+  readonly fractionTrimmed: number;
+}
+
 /**
- * One pruned layer's record for the report (`shape`: the weight's, output channels first): histograms of `before` and `after` on shared edges, the
- * step of `grid` set by the final weights (per-tensor, or the median channel's for a per-channel grid),
- * the final threshold (the median channel's when there is one per channel), and the fraction of final
- * weights sitting on their group's threshold, i.e. clipped by it.
+ * One pruned layer's record for the report (`shape`: the weight's, output channels first): histograms
+ * of `before` and `after` on shared edges, the step of `grid` set by the final weights (per-tensor, or
+ * the median channel's for a per-channel grid), and the pruner's final threshold (the median channel's
+ * when there is one per channel) and trimmed fraction. The threshold is null when nothing was trimmed:
+ * the largest weight then sets the grid, as without pruning.
  */
 export function trimmedLayerRecord(
   layer: string,
   shape: readonly number[],
   before: Float32Array,
   after: Float32Array,
-  thresholds: readonly number[],
+  pruned: PrunedLayerState,
   grid: GridSpec,
 ): TrimmedLayer {
   const fn = "trimmedLayerRecord";
@@ -58,43 +67,35 @@ export function trimmedLayerRecord(
     throw new Error(
       `${fn}: before has ${before.length} weights and after ${after.length}; both must be equal and > 0`,
     );
-  const size0 = shape.reduce((p, d) => p * d, 1);
-  if (size0 !== after.length)
-    throw new Error(`${fn}: shape [${shape.join(", ")}] holds ${size0} weights, got ${after.length}`);
+  const size = shape.reduce((p, d) => p * d, 1);
+  if (size !== after.length)
+    throw new Error(`${fn}: shape [${shape.join(", ")}] holds ${size} weights, got ${after.length}`);
+  if (!(pruned.fractionTrimmed >= 0 && pruned.fractionTrimmed <= 1))
+    throw new Error(`${fn}: fractionTrimmed must be in [0, 1], got ${pruned.fractionTrimmed}`);
   const groups = grid.granularity === "per-channel" ? shape[0]! : 1;
-  if (thresholds.length !== 0 && thresholds.length !== groups)
-    throw new Error(`${fn}: ${thresholds.length} thresholds for ${groups} weight groups of ${layer}`);
-  const size = after.length / groups;
+  const perGroup = after.length / groups;
   const lo: number[] = [];
   const hi: number[] = [];
-  let clipped = 0;
   for (let g = 0; g < groups; g++) {
     let mn = Number.POSITIVE_INFINITY;
     let mx = Number.NEGATIVE_INFINITY;
-    const tau = thresholds[g];
-    for (let i = g * size; i < (g + 1) * size; i++) {
+    for (let i = g * perGroup; i < (g + 1) * perGroup; i++) {
       const w = after[i]!;
       if (w < mn) mn = w;
       if (w > mx) mx = w;
-      if (tau !== undefined && Math.abs(w) >= tau) clipped++;
     }
     lo.push(mn);
     hi.push(mx);
   }
-  const scales = Array.from(
-    computeQParams(
-      grid.granularity === "per-channel" ? lo : lo[0]!,
-      grid.granularity === "per-channel" ? hi : hi[0]!,
-      grid,
-    ).scale,
-  );
-  const trimmedFraction = thresholds.length === 0 ? 0 : clipped / after.length;
+  const perChannel = grid.granularity === "per-channel";
+  const scales = Array.from(computeQParams(perChannel ? lo : lo[0]!, perChannel ? hi : hi[0]!, grid).scale);
+  const trimmed = pruned.fractionTrimmed > 0 && pruned.thresholds.length > 0;
   return {
     layer,
     gridStep: median(scales),
     qmax: qRange(grid).qmax,
-    threshold: trimmedFraction === 0 ? null : median(thresholds),
-    trimmedFraction,
+    threshold: trimmed ? median(pruned.thresholds) : null,
+    trimmedFraction: pruned.fractionTrimmed,
     ...sharedHistograms(before, after),
   };
 }

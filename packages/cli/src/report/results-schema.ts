@@ -32,20 +32,27 @@ export interface ExperimentResults {
   readonly testNoise: TestNoise;
   /**
    * Cost-model estimates per profile for this architecture (they do not depend on the weights' values,
-   * only on the model's shape and the profile), keyed by profile name; null when not computed.
+   * only on the model's shape and the profile; taken from the first run's programs), keyed by profile
+   * name; null when not computed.
    */
   readonly costModel: Readonly<Record<string, ProfileCost>> | null;
   readonly timings: ExperimentTimings;
-  /** Everything the run warned about (layers reverse pruning cannot trim, biases past a profile's width…). */
+  /**
+   * Everything the run warned about, each once (layers reverse pruning cannot trim; a profile's compiler
+   * and run-time warnings, such as biases past its width, prefixed with the profile's name).
+   */
   readonly warnings: readonly string[];
 }
 
 export interface SoftwareInfo {
   /** Version of the quant-trim CLI package that wrote the file. */
   readonly packageVersion: string;
-  /** `git rev-parse HEAD` of the checkout it ran from; null outside a git checkout. */
+  /** The commit HEAD named in the checkout the CLI ran from (read from .git); null outside a git checkout. */
   readonly gitCommit: string | null;
-  /** Whether that checkout had uncommitted changes; null when there is no commit. */
+  /**
+   * Whether tracked files differed from that commit (`git status`, asked without taking git's lock);
+   * null when there is no commit or git could not be asked.
+   */
   readonly gitDirty: boolean | null;
   /** `process.version`, e.g. "v20.20.2". */
   readonly node: string;
@@ -85,7 +92,11 @@ export interface ExperimentConfig {
   readonly grids: readonly string[] | null;
   /** Whether reverse pruning snapped τ so that τ/qmax is a power of two. */
   readonly pow2Thresholds: boolean;
-  /** Every other recipe hyperparameter that was in force (λ schedule fractions, pFinal, …), by name. */
+  /**
+   * Every other recipe hyperparameter that was in force, by quantTrim option name: the λ curriculum's
+   * fractions and pFinal (defaults included), and any option given on the command line (lists joined by
+   * commas).
+   */
   readonly recipeOptions: Readonly<Record<string, number | string | boolean | null>>;
 }
 
@@ -163,7 +174,10 @@ export interface RunResult {
   readonly curves: readonly EpochRecord[];
   /** Per-step series, sampled every `every` steps; null when not recorded. */
   readonly steps: StepSeries | null;
-  /** The most-trimmed layers' weights before and after reverse pruning; null for recipes without it. */
+  /**
+   * The pruned layers' weights before and after reverse pruning, most-trimmed first (at most four);
+   * null for recipes without it.
+   */
   readonly trimmedLayers: readonly TrimmedLayer[] | null;
   readonly timings: { readonly trainSeconds: number; readonly evalSeconds: number };
 }
@@ -177,11 +191,17 @@ export interface ProfileEvaluation {
   readonly logitCosine: number | null;
   /**
    * Signal-to-quantization-noise ratio of each layer's output against the FP model, in dB, in model
-   * order; `sqnrDb` is null for a layer whose output matched exactly (no noise: infinite SQNR). The
-   * list is null when intermediates were not compared.
+   * order, measured on the first test inputs. A layer is named by its op and the module it starts from
+   * ("conv 0", "linear 9": the output after its fused BatchNorm and activation). `sqnrDb` is null for a
+   * layer whose output matched exactly (no noise: infinite SQNR); a layer whose FP output is all zeros
+   * on those inputs has no ratio and is left out (named in `warnings`). The list is null when
+   * intermediates were not compared.
    */
   readonly layerSqnr: readonly { readonly layer: string; readonly sqnrDb: number | null }[] | null;
-  /** Accumulator or requantization saturations counted while running the test set; null when not counted. */
+  /**
+   * Accumulator overflows plus int16 pair saturations (x86 u8×s8) counted while running the test set;
+   * null when not counted. Requantization clamps are not counted: every fused ReLU clamps by design.
+   */
   readonly overflows: number | null;
   /** Constraint violations and fallbacks the compiler reported for this profile. */
   readonly warnings: readonly string[];
@@ -237,11 +257,20 @@ export interface TrimmedLayer {
   readonly gridStep: number;
   /** Largest grid level: codes run over [−qmax, qmax]. */
   readonly qmax: number;
-  /** The final trimming threshold τ (|w| clipped to it); null when the layer was not trimmed. */
+  /**
+   * The final trimming threshold τ (|w| clipped to it; the median channel's for a per-channel grid);
+   * null when the layer was not trimmed.
+   */
   readonly threshold: number | null;
-  /** Fraction of the layer's weights that pruning moved. */
+  /** Fraction of the layer's weights that pruning's last projection moved onto ±τ. */
   readonly trimmedFraction: number;
+  /**
+   * The weights when trimming starts (just before the first projection whose quantile is below 1; the
+   * final weights when the run never got there). Training goes on after it, so the two differ by more
+   * than the clipping.
+   */
   readonly before: Histogram;
+  /** The final weights. */
   readonly after: Histogram;
 }
 
@@ -288,7 +317,10 @@ export interface TestNoise {
 
 /** The cost model's estimates for one inference on one profile (a model, not a measurement). */
 export interface ProfileCost {
-  /** Multiply-accumulates by precision. */
+  /**
+   * Multiply-accumulates by precision class, as the cost model charges them: the wider operand decides
+   * (w4a8 MACs count as int8, w4a4 as int4), fallback ops as float.
+   */
   readonly macs: { readonly int8: number; readonly int4: number; readonly float: number };
   /** Weight storage (packed INT4 counts half a byte). */
   readonly weightBytes: number;

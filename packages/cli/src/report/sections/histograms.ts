@@ -49,7 +49,7 @@ export function histogramsSection(r: ExperimentResults): string {
           "No recipe of this run uses reverse pruning (rp or quant-trim), so there are no trimmed layers to show.",
         )
       : paragraph(
-          "The most-trimmed layers of each recipe that prunes. Trimming clips the tails to ±τ so that the grid's step, set by the largest weight, gets finer for the weights that remain.",
+          "The most-trimmed layers of each recipe that prunes: before, the weights when trimming starts; after, the final weights. Trimming clips the tails to ±τ so that the grid's step, set by the largest weight, gets finer for the weights that remain.",
           "note",
         ) + parts.join(""),
   );
