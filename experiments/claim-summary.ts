@@ -36,18 +36,30 @@ export function summarize(records: ClaimRecord[]): VariantSummary[] {
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   return [...groups.values()].map((rs) => {
+    // Runs of one variant may have measured different profile lists (an early run on all twelve, later
+    // ones on the INT4 profiles): gaps and spreads are taken over the profiles every run measured.
+    const common = rs[0]!.profiles
+      .map((p) => p.profile)
+      .filter((name) => rs.every((r) => r.profiles.some((q) => q.profile === name)));
+    const over = (r: ClaimRecord, bits: number) => {
+      const ps = r.profiles.filter((p) => common.includes(p.profile) && p.weightBits === bits);
+      if (ps.length === 0) return undefined;
+      const accs = ps.map((p) => p.accuracy);
+      const min = Math.min(...accs);
+      return { worstGap: r.fpAccuracy - min, spread: Math.max(...accs) - min };
+    };
     const perProfile: VariantSummary["perProfile"] = {};
-    for (const p of rs[0]!.profiles)
-      perProfile[p.profile] = statOf(rs, (r) => r.profiles.find((q) => q.profile === p.profile)?.accuracy);
+    for (const name of common)
+      perProfile[name] = statOf(rs, (r) => r.profiles.find((q) => q.profile === name)?.accuracy);
     return {
       arch: rs[0]!.arch,
       variant: rs[0]!.variant,
       seeds: rs.length,
       fp: meanStd(rs.map((r) => r.fpAccuracy)),
-      int4Gap: statOf(rs, (r) => r.int4?.worstGap),
-      int4Spread: statOf(rs, (r) => r.int4?.spread),
-      int8Gap: statOf(rs, (r) => r.int8?.worstGap),
-      int8Spread: statOf(rs, (r) => r.int8?.spread),
+      int4Gap: statOf(rs, (r) => over(r, 4)?.worstGap),
+      int4Spread: statOf(rs, (r) => over(r, 4)?.spread),
+      int8Gap: statOf(rs, (r) => over(r, 8)?.worstGap),
+      int8Spread: statOf(rs, (r) => over(r, 8)?.spread),
       perProfile,
     };
   });
@@ -82,13 +94,15 @@ export function formatSummary(summaries: VariantSummary[], evalCount: number): s
 
 /** Per-profile accuracy (mean ± std over seeds) as a markdown table. */
 export function formatPerProfile(summaries: VariantSummary[]): string {
-  const profiles = Object.keys(summaries[0]?.perProfile ?? {});
+  const profiles = [...new Set(summaries.flatMap((s) => Object.keys(s.perProfile)))];
   const lines = [
     `| model | recipe | ${profiles.join(" | ")} |`,
     `|---|---|${profiles.map(() => "---").join("|")}|`,
   ];
   for (const s of summaries)
-    lines.push(`| ${s.arch} | ${s.variant} | ${profiles.map((p) => pm(s.perProfile[p]!)).join(" | ")} |`);
+    lines.push(
+      `| ${s.arch} | ${s.variant} | ${profiles.map((p) => (s.perProfile[p] ? pm(s.perProfile[p]) : "—")).join(" | ")} |`,
+    );
   return lines.join("\n");
 }
 
