@@ -39,6 +39,25 @@ export function setOpObserver(obs: OpObserver | null): OpObserver | null {
 }
 
 /**
+ * Hook for tools that replace an op's result while a model runs (QAT puts fake quantization on a
+ * functional residual sum): returning a Variable makes it the op's result, `undefined` keeps the op's
+ * own. Ops recorded while the rewriter runs (its own fake quantization) are not offered to it again.
+ */
+export type OpRewriter = (
+  op: string,
+  inputs: readonly Variable[],
+  output: Variable,
+  attrs?: Record<string, unknown>,
+) => Variable | undefined;
+let opRewriter: OpRewriter | null = null;
+let rewriting = false;
+export function setOpRewriter(rewriter: OpRewriter | null): OpRewriter | null {
+  const prev = opRewriter;
+  opRewriter = rewriter;
+  return prev;
+}
+
+/**
  * A differentiable value: a tensor, the op that made it and how to send a gradient back through it.
  * Leaves (inputs, parameters) have no op. `backward()` walks the graph in reverse topological order and
  * accumulates gradients, so a value used twice receives both contributions.
@@ -189,7 +208,13 @@ export function record(
     ? new Variable(output, { requiresGrad: true, op, inputs, gradFn })
     : new Variable(output, { op });
   if (opObserver) opObserver(op, inputs, out, attrs);
-  return out;
+  if (opRewriter === null || rewriting) return out;
+  rewriting = true;
+  try {
+    return opRewriter(op, inputs, out, attrs) ?? out;
+  } finally {
+    rewriting = false;
+  }
 }
 
 /** A constant (no gradient) value. */

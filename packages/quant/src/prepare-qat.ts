@@ -5,7 +5,8 @@ import { int8AsymmetricPerTensor, int8SymmetricPerChannel } from "./grid/presets
 import { EmaMinMaxObserver } from "./observers/ema-min-max-observer.js";
 import type { Observer } from "./observers/observer.js";
 import { batchNormFoldHooks, foldFactor, foldWeight } from "./qat/batchnorm-fold.js";
-import { fusionPattern, WEIGHT_LAYER_TYPES } from "./qat/fusion.js";
+import { installFunctionalPoints } from "./qat/functional-points.js";
+import { activationType, functionalPattern, fusionPattern, WEIGHT_LAYER_TYPES } from "./qat/fusion.js";
 import { ActivationPoint, type GridChoice, gridList, WeightPoint } from "./qat/points.js";
 import { QatModel } from "./qat/qat-model.js";
 
@@ -147,9 +148,42 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
     addOutputHook(outModule, (y) => ap.apply(y, outModule.training));
   };
 
+  /**
+   * A point on the output of a functional op that ends a block, keyed by the op's handle; installed
+   * after the walk, through the op rewriter.
+   */
+  const opPoints = new Map<string, ActivationPoint>();
+  const opOutputPoint = (handle: string): void => {
+    const ap = new ActivationPoint(
+      `${handle}.output`,
+      handle,
+      gridList(defaultAct),
+      qat,
+      makeObserver(),
+      lsqA,
+    );
+    qat.activationPoints.push(ap);
+    opPoints.set(handle, ap);
+  };
+  const constants = new Set(graph.constants.map((c) => c.id));
+
   const claimed = new Set<string>();
   for (const node of graph.nodes) {
-    if (node.kind !== "module" || claimed.has(node.output)) continue;
+    if (claimed.has(node.output)) continue;
+    if (node.kind === "op") {
+      const pattern = functionalPattern(node.type);
+      // An add of a constant is a shift, not a residual sum; backends fold it, QAT leaves it float.
+      if (!pattern || node.inputs.some((i) => constants.has(i))) continue;
+      let last = node;
+      const act = pattern.fuse ? soleConsumer(node.output) : undefined;
+      if (act && pattern.fuse!.includes(activationType(act))) {
+        last = act;
+        claimed.add(act.output);
+      }
+      if (last.kind === "module") outputPoint(last.name!, overrides.get(last.name!) ?? {});
+      else opOutputPoint(last.name!);
+      continue;
+    }
     const pattern = fusionPattern(node.type);
     if (!pattern) continue;
     const name = node.name!;
@@ -165,7 +199,7 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
     }
     if (pattern.fuse) {
       const act = soleConsumer(last.output);
-      if (act && act.kind === "module" && pattern.fuse.includes(act.type)) {
+      if (act && pattern.fuse.includes(activationType(act))) {
         last = act;
         claimed.add(act.output);
       }
@@ -196,6 +230,8 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
         addOutputHook(layer, hooks.outputHook);
       } else layer.weightHook = (w) => wp.apply(w);
     }
-    outputPoint(last.name!, ov);
+    if (last.kind === "module") outputPoint(last.name!, ov);
+    else opOutputPoint(last.name!);
   }
+  installFunctionalPoints(qat, model, opPoints);
 }

@@ -1,6 +1,7 @@
 import type { Tensor } from "@quant-trim/tensor";
 import { noGrad, setOpObserver, Variable } from "../variable.js";
 import type { Module } from "./module.js";
+import { moduleNames, OpScopes } from "./op-scopes.js";
 import { setTracer } from "./trace-hook.js";
 
 /**
@@ -71,16 +72,12 @@ export function trace(model: Module, exampleInput: Tensor, options: TraceOptions
   const isLeaf = options.isLeaf ?? ((m: Module) => m.isLeafModule);
   const maxConstant = options.constantValues ?? 16;
   const onValue = options.onValue;
-  const names = new Map<Module, string>();
-  for (const [name, m] of model.namedModules()) names.set(m, name);
+  const names = moduleNames(model);
+  const scopes = new OpScopes(names, isLeaf);
   const ids = new Map<Variable, string>();
   const nodes: TraceNode[] = [];
   const constants: TraceConstant[] = [];
-  const opCounts = new Map<string, number>();
-  // Dotted paths of the non-leaf modules whose forward is running, innermost last.
-  const scopes: string[] = [];
   let next = 1;
-  let depthInLeaf = 0;
   const idOf = (v: Variable): string => {
     let id = ids.get(v);
     if (id === undefined) {
@@ -100,22 +97,8 @@ export function trace(model: Module, exampleInput: Tensor, options: TraceOptions
   model.eval();
   const prevTracer = setTracer({
     callModule(m, inputs, run) {
-      if (depthInLeaf > 0) return run();
-      if (!isLeaf(m)) {
-        scopes.push(names.get(m) ?? "");
-        try {
-          return run();
-        } finally {
-          scopes.pop();
-        }
-      }
-      depthInLeaf++;
-      let out: Variable;
-      try {
-        out = run();
-      } finally {
-        depthInLeaf--;
-      }
+      if (scopes.insideLeaf || !isLeaf(m)) return scopes.enter(m, run);
+      let out = scopes.enter(m, run);
       const inIds = inputs.map(idOf);
       // A module that returns its input unchanged (Identity, Dropout in eval) still gets its own value id.
       const outId = `v${next++}`;
@@ -138,19 +121,15 @@ export function trace(model: Module, exampleInput: Tensor, options: TraceOptions
     },
   });
   const prevObserver = setOpObserver((op, inputs, output, attrs) => {
-    if (depthInLeaf > 0) return;
+    if (scopes.insideLeaf) return;
     const outId = `v${next++}`;
     const inIds = inputs.map(idOf);
     ids.set(output, outId);
-    const scope = scopes.length > 0 ? scopes[scopes.length - 1]! : "";
-    const base = scope ? `${scope}.${op}` : op;
-    const k = opCounts.get(base) ?? 0;
-    opCounts.set(base, k + 1);
     nodes.push({
       kind: "op",
       type: op,
-      name: `${base}#${k}`,
-      scope,
+      name: scopes.handle(op),
+      scope: scopes.scope,
       inputs: inIds,
       output: outId,
       inputShapes: inputs.map((v) => [...v.shape]),

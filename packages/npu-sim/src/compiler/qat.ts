@@ -6,8 +6,9 @@ import type { BackendProfile } from "../profiles/schema.js";
  * The bridge between training and deployment. `qatConfigForProfile` prepares a model for QAT on exactly
  * the grids a profile will use (including per-op weight grids such as Ethos-U's per-tensor fully
  * connected weights), and `qatActivationQParams` hands the QAT model's activation qparams to `compile`,
- * whose quantization points carry the same names (`input`, `<module>.output`). The compiled program then
- * reproduces the fake-quantized model's logits, up to requantization rounding.
+ * whose quantization points carry the same names (`input`, `<module>.output`, and `<op handle>.output`
+ * for functional ops such as a residual `ops.add`, whose handles both take from the trace). The compiled
+ * program then reproduces the fake-quantized model's logits, up to requantization rounding.
  */
 
 /** The profile op a weight layer compiles to (depthwise: groups equal to the input channels). */

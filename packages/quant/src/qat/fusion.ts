@@ -38,6 +38,35 @@ export function fusionPattern(type: string): FusionPattern | undefined {
   return BY_ANCHOR.get(type);
 }
 
+/**
+ * Functional ops (called in a custom forward, outside any leaf module) that start the same blocks: a
+ * residual sum written as `ops.add` requantizes like the `Add` module (the NPU compiler quantizes it
+ * either way), and a ReLU written as `ops.relu` gets an output point like the module.
+ */
+export const FUNCTIONAL_PATTERNS: readonly FusionPattern[] = [
+  { anchor: "add", weight: false, fuse: ACTIVATIONS },
+  { anchor: "relu", weight: false },
+  { anchor: "relu6", weight: false },
+];
+
+const BY_OP = new Map(FUNCTIONAL_PATTERNS.map((p) => [p.anchor, p]));
+
+/** The pattern a functional op of this type starts, if any. */
+export function functionalPattern(op: string): FusionPattern | undefined {
+  return BY_OP.get(op);
+}
+
+/** The functional ops that stand for the activation modules a block can fuse. */
+const FUNCTIONAL_ACTIVATIONS: ReadonlyMap<string, string> = new Map([
+  ["relu", "ReLU"],
+  ["relu6", "ReLU6"],
+]);
+
+/** The activation type of a traced node: its module type, or the module a functional op stands for. */
+export function activationType(node: { kind: "module" | "op"; type: string }): string {
+  return node.kind === "module" ? node.type : (FUNCTIONAL_ACTIVATIONS.get(node.type) ?? node.type);
+}
+
 /** Module types that carry a weight point (what "@first" / "@last" overrides refer to). */
 export const WEIGHT_LAYER_TYPES: ReadonlySet<string> = new Set(
   FUSION_PATTERNS.filter((p) => p.weight).map((p) => p.anchor),
