@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { profileNames } from "@quant-trim/npu-sim";
-import { recipeNames } from "@quant-trim/recipes";
+import { recipeNames, zooNames } from "@quant-trim/recipes";
 import { runCli } from "quant-trim";
-import { type ExperimentResults, parseResults } from "quant-trim/internal";
+import { type ExperimentResults, parseResults, RECIPE_OPTIONS } from "quant-trim/internal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { capture } from "./capture.js";
 import { tempDirs, writeIdxDataset } from "./experiment-fixtures.js";
@@ -176,6 +176,17 @@ describe("experiment on an IDX dataset (--data-dir)", () => {
   });
 });
 
+describe("experiment --help", () => {
+  it("lists every architecture, recipe, profile and recipe hyperparameter, and exits 0 without running", async () => {
+    const c = capture();
+    expect(await runCli(["experiment", "--help"], c.io)).toBe(0);
+    const help = c.out();
+    for (const name of [...zooNames, ...recipeNames, ...profileNames]) expect(help).toContain(name);
+    for (const o of RECIPE_OPTIONS) expect(help).toContain(`--${o.flag}`);
+    expect(c.err()).toBe("");
+  });
+});
+
 describe("experiment refuses bad input with exit code 2, before training and without writing", () => {
   /** The base command line with `extra`'s options added, or replacing the base's value of the same option. */
   const refuse = async (extra: string[], message: RegExp | string) => {
@@ -195,7 +206,10 @@ describe("experiment refuses bad input with exit code 2, before training and wit
   };
 
   it("names an unknown profile and lists the valid ones", async () => {
-    const err = await refuse(["--profiles", "tflite-int8,npu-9000"], /unknown profile 'npu-9000'/);
+    const err = await refuse(
+      ["--profiles", "tflite-int8,npu-9000"],
+      /--profiles: unknown profile 'npu-9000'/,
+    );
     for (const p of profileNames) expect(err).toContain(p);
   });
 

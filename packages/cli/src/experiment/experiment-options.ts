@@ -1,7 +1,19 @@
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { profileNames } from "@quant-trim/npu-sim";
 import { isRecipe, type RecipeName, recipeNames, zooNames } from "@quant-trim/recipes";
-import { archOf, bitsOf, granularityOf, int, num, parse, str, UsageError } from "../args.js";
+import {
+  archOf,
+  bitsOf,
+  granularityOf,
+  int,
+  num,
+  parse,
+  recipeHelp,
+  str,
+  UsageError,
+  wrapList,
+} from "../args.js";
 import { parseProfileList } from "../profile-eval.js";
 import {
   type RecipeOptionValue,
@@ -60,14 +72,11 @@ export const experimentHelp = `Usage: quant-trim experiment [options]        (np
   results.json, report.html and the checkpoints to --out.
 
   --arch A          ${zooNames.join(" | ")} (default ${EXPERIMENT_DEFAULTS.arch})
-  --recipes LIST    any of ${recipeNames.join(", ")}, comma-separated (default ${EXPERIMENT_DEFAULTS.recipes.join(",")}):
-                      fp          FP32 training; each backend quantizes it after training
-                      qat         plain QAT: full fake quantization from the first step, one fixed grid
-                      pfq         progressive fake quantization only (λ curriculum), no reverse pruning
-                      rp          reverse pruning only (weight tails trimmed on the λ clock), FP32 otherwise
-                      quant-trim  PFQ + reverse pruning (the method)
+  --recipes LIST    comma-separated, each once (default ${EXPERIMENT_DEFAULTS.recipes.join(",")}), of
+${recipeHelp(20)}
   --ablations       add pfq and rp to the recipes
-  --profiles LIST   'all' (default) or profile names, comma-separated (see quant-trim profiles)
+  --profiles LIST   'all' (default) or profile names, comma-separated (quant-trim profiles describes them):
+${wrapList(profileNames, 20)}
   --epochs N        (default ${EXPERIMENT_DEFAULTS.epochs})      --lr X (default ${EXPERIMENT_DEFAULTS.lr}, Adam)      --batch-size N (default ${EXPERIMENT_DEFAULTS.batchSize})
   --seeds N         runs per recipe (default ${EXPERIMENT_DEFAULTS.seeds}); the table then shows mean ± sample std
   --seed S          first seed (default ${EXPERIMENT_DEFAULTS.seed}): seeds S..S+N-1 (initial weights, shuffling)
@@ -115,6 +124,16 @@ function recipesOf(spec: string | undefined, ablations: boolean): RecipeName[] {
   return recipeNames.filter((r) => wanted.has(r));
 }
 
+function profilesOf(spec: string): string[] {
+  try {
+    return parseProfileList(spec);
+  } catch (e) {
+    if (e instanceof UsageError && !e.message.startsWith("--profiles"))
+      throw new UsageError(`--profiles: ${e.message}`);
+    throw e;
+  }
+}
+
 /** `null` when `args` asks for help; otherwise the checked settings (a UsageError on anything wrong). */
 export function parseExperimentArgs(args: string[], now: Date = new Date()): ExperimentSettings | null {
   const v = parse(args, { ...OPTIONS, ...recipeOptionSpecs() });
@@ -133,7 +152,7 @@ export function parseExperimentArgs(args: string[], now: Date = new Date()): Exp
   return {
     arch: archOf(str(v, "arch"), EXPERIMENT_DEFAULTS.arch),
     recipes: recipesOf(str(v, "recipes"), v.ablations === true),
-    profiles: parseProfileList(str(v, "profiles") ?? "all"),
+    profiles: profilesOf(str(v, "profiles") ?? "all"),
     epochs: int("epochs", str(v, "epochs"), EXPERIMENT_DEFAULTS.epochs, 1, 1000),
     lr: num("lr", str(v, "lr"), EXPERIMENT_DEFAULTS.lr),
     batchSize: int("batch-size", str(v, "batch-size"), EXPERIMENT_DEFAULTS.batchSize, 1, 100_000),
