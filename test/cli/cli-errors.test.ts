@@ -23,7 +23,7 @@ describe("usage errors", () => {
   it("no command: one line on stderr (not the help on stdout), exit 2", async () => {
     const r = await fails([], 2);
     expect(r.lines).toEqual([
-      "quant-trim: no command given (expected train, eval, experiment, export, profiles); run quant-trim --help for usage",
+      "quant-trim: no command given (expected train, eval, experiment, export, profiles, report); run quant-trim --help for usage",
     ]);
   });
 
@@ -196,6 +196,10 @@ describe("experiment --seed", () => {
         "1",
         "--seed",
         "7",
+        "--profiles",
+        "tflite-int8",
+        "--threads",
+        "1",
         "--out",
         dir,
         "--json",
@@ -203,9 +207,9 @@ describe("experiment --seed", () => {
       c.io,
     );
     expect(code).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual(["mlp-fp-s7.safetensors", "results.json"]);
+    expect(readdirSync(dir).sort()).toEqual(["mlp-fp-s7.safetensors", "report.html", "results.json"]);
     const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8"));
-    expect(results).toMatchObject({ firstSeed: 7, seeds: 1 });
+    expect(results.config.seeds).toEqual([7]);
     expect(results.runs.map((r: { seed: number }) => r.seed)).toEqual([7]);
     expect(JSON.parse(c.out())).toEqual(results);
     expect(loadCheckpoint(join(dir, "mlp-fp-s7.safetensors")).metadata.seed).toBe("7");
