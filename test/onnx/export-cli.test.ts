@@ -170,7 +170,7 @@ describe("quant-trim export", () => {
     const cases: [string[], RegExp][] = [
       [["--onnx", tanh], /importOnnx: node 0 'Tanh_0' \(Tanh\): op Tanh has no layer to import into/],
       [["--onnx", opset9], /importOnnx: opset 9 is not supported/],
-      [["--onnx", join(dir, "missing.onnx")], /--onnx: cannot read '.*missing\.onnx' \(ENOENT\)/],
+      [["--onnx", join(dir, "missing.onnx")], /--onnx: '.*missing\.onnx' does not exist/],
       [["--onnx", garbage], /--onnx '.*garbage\.onnx': importOnnx: not a readable ONNX model: decodeModel: /],
       [["--onnx", small], /the model takes samples of shape \[4\], the digits are \[1, 28, 28\]/],
       [["--onnx", small, "--checkpoint", checkpoint], /give --checkpoint or --onnx, not both/],
