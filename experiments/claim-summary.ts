@@ -106,6 +106,49 @@ export function formatPerProfile(summaries: VariantSummary[]): string {
   return lines.join("\n");
 }
 
+/**
+ * Paired differences (variant − reference, per seed, over the seeds both have) of the INT4 worst gap and
+ * spread over the INT4 profiles both measured: the recipes share each seed's initial weights and batch
+ * order, so the per-seed difference carries less seed noise than two separate means.
+ */
+export function formatPaired(records: ClaimRecord[], references: readonly string[]): string {
+  const int4 = (r: ClaimRecord, names: string[]) => {
+    const accs = r.profiles
+      .filter((p) => p.weightBits === 4 && names.includes(p.profile))
+      .map((p) => p.accuracy);
+    const min = Math.min(...accs);
+    return { gap: r.fpAccuracy - min, spread: Math.max(...accs) - min };
+  };
+  const lines = [
+    "| model | recipe − reference | seeds | Δ INT4 worst gap (pts) | Δ INT4 spread (pts) | Δ FP acc (pts) |",
+    "|---|---|---|---|---|---|",
+  ];
+  const keys = [...new Set(records.map((r) => `${r.arch}|${r.variant}`))];
+  for (const ref of references) {
+    for (const key of keys) {
+      const [arch, variant] = key.split("|") as [string, string];
+      if (references.includes(variant)) continue;
+      const pairs = records
+        .filter((r) => r.arch === arch && r.variant === variant)
+        .flatMap((r) => {
+          const b = records.find((q) => q.arch === arch && q.variant === ref && q.seed === r.seed);
+          return b ? [[r, b] as const] : [];
+        });
+      if (pairs.length === 0) continue;
+      const d = pairs.map(([r, b]) => {
+        const names = r.profiles.map((p) => p.profile).filter((n) => b.profiles.some((q) => q.profile === n));
+        const x = int4(r, names);
+        const y = int4(b, names);
+        return { gap: x.gap - y.gap, spread: x.spread - y.spread, fp: r.fpAccuracy - b.fpAccuracy };
+      });
+      lines.push(
+        `| ${arch} | ${variant} − ${ref} | ${pairs.length} | ${pm(meanStd(d.map((x) => x.gap)))} | ${pm(meanStd(d.map((x) => x.spread)))} | ${pm(meanStd(d.map((x) => x.fp)))} |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
 if (process.argv[1]?.endsWith("claim-summary.ts")) {
   const records = process.argv.slice(2).flatMap((p) => readRecords(p));
   if (records.length === 0) throw new Error("claim-summary: no records in the files given");
@@ -113,4 +156,6 @@ if (process.argv[1]?.endsWith("claim-summary.ts")) {
   console.log(formatSummary(summaries, records[0]!.evalCount));
   console.log();
   console.log(formatPerProfile(summaries));
+  console.log();
+  console.log(formatPaired(records, ["fp", "qat"]));
 }
