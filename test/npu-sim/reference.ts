@@ -9,7 +9,7 @@ import fc from "fast-check";
 export const INT32_MIN = -2147483648;
 export const INT32_MAX = 2147483647;
 
-/** The §8 vectors, read from the project's own fixture (never from ../shared). */
+/** The §8 vectors, read from the project's own fixture (the copy under test/npu-sim/fixtures, with its provenance note). */
 export function loadVectors(): IntegerSemanticsVectors {
   const url = new URL("./fixtures/integer-semantics-vectors.json", import.meta.url);
   return JSON.parse(readFileSync(url, "utf8")) as IntegerSemanticsVectors;
