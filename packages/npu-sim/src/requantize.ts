@@ -1,6 +1,5 @@
 import { roundHalfEven } from "@quant-trim/quant";
 import {
-  floorProductOver2p31,
   INT32_MAX,
   INT32_MIN,
   MAX_MULTIPLIER_SHIFT,
@@ -360,8 +359,8 @@ export function requantizeInto(
 }
 
 /**
- * gemmlowp double rounding over one run of elements per channel, with the per-channel constants
- * hoisted and SRDHM/RDBPOT written out (the multiplier is ≥ 0, so SRDHM's saturating case cannot occur).
+ * gemmlowp double rounding over one run of elements per channel, through fixed-point.ts's unchecked
+ * `mbqmDouble` (the one copy of SRDHM/RDBPOT).
  */
 function requantizeGemmlowpLoop(
   acc: Int32Array,
@@ -380,15 +379,9 @@ function requantizeGemmlowpLoop(
     for (let c = 0; c < channels; c++) {
       const m = multiplier[c]!;
       const s = shift[c]!;
-      const leftMul = s > 0 ? 1 << s : 1; // the C++ `x * (1 << left)`, wrapping as int32
-      const right = s > 0 ? 0 : -s;
-      const mask = ((1 << right) - 1) | 0;
-      const halfMask = mask >> 1;
       const end = start + inner;
       for (let i = start; i < end; i++) {
-        const a = Math.imul(acc[i]!, leftMul);
-        const h = floorProductOver2p31(a, m) + ((Math.imul(a, m) >>> 30) & 1);
-        let v = (h >> right) + ((h & mask) > halfMask + (h < 0 ? 1 : 0) ? 1 : 0) + zp;
+        let v = mbqmDouble(acc[i]!, m, s) + zp;
         if (v < qmin) {
           v = qmin;
           clamps++;
@@ -404,7 +397,7 @@ function requantizeGemmlowpLoop(
   return clamps;
 }
 
-/** Single rounding; channels with a right shift (the usual case) take an int32-only path. */
+/** Single rounding through fixed-point.ts's unchecked `mbqmSingle`. */
 function requantizeSingleLoop(
   acc: Int32Array,
   out: IntArray,
@@ -422,20 +415,9 @@ function requantizeSingleLoop(
     for (let c = 0; c < channels; c++) {
       const m = multiplier[c]!;
       const s = shift[c]!;
-      const r = s > 0 ? 0 : -s;
-      const mask = ((1 << r) - 1) | 0;
-      const half = r > 0 ? 1 << (r - 1) : 0;
       const end = start + inner;
       for (let i = start; i < end; i++) {
-        const x = acc[i]!;
-        let v: number;
-        if (s > 0) {
-          v = mbqmSingle(x, m, s);
-        } else {
-          const t = floorProductOver2p31(x, m);
-          v = r === 0 ? t + ((Math.imul(x, m) >>> 30) & 1) : (t >> r) + ((t & mask) >= half ? 1 : 0);
-        }
-        v += zp;
+        let v = mbqmSingle(acc[i]!, m, s) + zp;
         if (v < qmin) {
           v = qmin;
           clamps++;
