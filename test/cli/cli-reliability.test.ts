@@ -285,7 +285,7 @@ const isRunning = (pid: number) => {
 describe("Ctrl-C during training (the CLI spawned as a user runs it)", () => {
   for (const [signal, code] of [
     ["SIGINT", 130],
-    ["SIGTERM", 143],
+    ["SIGTERM", 130],
   ] as const) {
     it(`${signal}: stops at once mid-training, exit ${code}, no partial file, lock or created directory left`, async () => {
       const root = tempDir();

@@ -315,7 +315,7 @@ async function holdAndSignal(outDir: string, signal: NodeJS.Signals) {
 describe("a signal while a guard is active (in this process, event loop free)", () => {
   for (const [signal, code] of [
     ["SIGINT", 130],
-    ["SIGTERM", 143],
+    ["SIGTERM", 130],
   ] as const) {
     it(`${signal}: staged files, temporaries, the lock and the created directories go; exit ${code}`, async () => {
       const root = tempDir();

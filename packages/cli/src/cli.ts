@@ -57,7 +57,7 @@ Integer backend profiles (--profiles, --qdq; details: quant-trim profiles):
 ${wrapList(profileNames, 2)}
 
 Every command takes --help, --json (machine-readable output on stdout) and --seed.
-Exit codes: 0 done, 1 the run failed, 2 bad input (nothing was written), 130 interrupted by Ctrl-C.`;
+Exit codes: 0 done, 1 the run failed, 2 bad input (nothing was written), 130 interrupted (Ctrl-C or SIGTERM).`;
 
 /** The version of this package, from its package.json (next to src/ and to dist/ alike). */
 export function packageVersion(): string {

@@ -7,7 +7,9 @@ import { constants } from "node:os";
  * signal handler only when the event loop is free: a handler in the same process would hold Ctrl-C back
  * until training ended. So this process runs them in a child and stays idle to supervise it: on
  * SIGINT/SIGTERM it kills the child at once, removes what the child's run guards reported as unfinished
- * (staged files, the lock, the directories the run created) and exits with 128 + the signal number.
+ * (staged files, the lock, the directories the run created) and exits with 130 for either signal (as
+ * the run guard does in-process). A child that dies of a signal nobody sent it (an out-of-memory kill)
+ * exits with 128 + that signal's number, as a shell would report it.
  * Everything else runs here directly.
  */
 
@@ -80,7 +82,8 @@ async function runSupervised(script: string, args: string[]): Promise<number> {
     if (signal !== null)
       process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}${interruptedLine(signal, removed)}`);
   }
-  if (signal !== null) return 128 + (constants.signals[signal] ?? 0);
+  if (stoppedBy !== null) return 128 + constants.signals.SIGINT; // interrupted: 130 for SIGINT and SIGTERM
+  if (ended.signal !== null) return 128 + (constants.signals[ended.signal] ?? 0);
   return ended.code ?? 1;
 }
 

@@ -26,7 +26,8 @@ import type { Io } from "./output.js";
  * by the next run in that directory.
  *
  * Ctrl-C: while a guard is active, SIGINT and SIGTERM dispose every active guard and exit with
- * 128 + the signal number (130 for SIGINT). Node runs those handlers only when the event loop is free,
+ * `EXIT_INTERRUPTED` (130, what a shell reports after Ctrl-C) for either signal: scripts test one code
+ * for "the user stopped it", and the message names the signal. Node runs those handlers only when the event loop is free,
  * so a run that computes synchronously is not interrupted by them; `main.ts` therefore runs `train` and
  * `experiment` in a child process whose guards report here (`reportGuardEvents`), and cleans up after
  * the child itself when a signal stops it (`cleanUpAfterChild`).
@@ -444,10 +445,8 @@ export function interruptedLine(signal: NodeJS.Signals, removed: { files: number
   return `quant-trim: interrupted by ${signal}${parts.length > 0 ? `; removed ${parts.join(" and ")}` : ""}\n`;
 }
 
-/** The exit status of a process ended by `signal`, as shells report it. */
-export function signalExitCode(signal: NodeJS.Signals): number {
-  return 128 + (constants.signals[signal] ?? 0);
-}
+/** The exit status of a run stopped by SIGINT or SIGTERM: 128 + SIGINT, as after Ctrl-C in a shell. */
+export const EXIT_INTERRUPTED = 128 + constants.signals.SIGINT;
 
 function onSignal(signal: NodeJS.Signals): void {
   const guards = [...active.values()];
@@ -459,7 +458,7 @@ function onSignal(signal: NodeJS.Signals): void {
   }
   const io = guards[guards.length - 1]?.io;
   io?.stderr.write(`${io.stderr.isTTY ? "\n" : ""}${interruptedLine(signal, removed)}`);
-  process.exit(signalExitCode(signal));
+  process.exit(EXIT_INTERRUPTED);
 }
 
 /** A process.exit() anywhere (a broken pipe, an uncaught error) must not leave staged files behind. */

@@ -32,8 +32,9 @@ ${recipeHelp(20)}
                     once training has finished; an existing file there is refused unless --force
   --force           overwrite an existing checkpoint at --out
   --json            print the result as JSON
-  Exit codes: 0 saved, 1 training or saving failed, 2 bad input (nothing written), 130 interrupted by Ctrl-C
-  (nothing written: the unfinished file and the directories this run created are removed).`;
+  Exit codes: 0 saved, 1 training or saving failed, 2 bad input (nothing written), 130 interrupted
+  by Ctrl-C or SIGTERM (nothing written: the unfinished file and the directories this run created are
+  removed).`;
 
 export async function trainCommand(args: string[], io: Io): Promise<void> {
   const v = parse(args, {
