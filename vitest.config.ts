@@ -28,7 +28,11 @@ export default defineConfig({
     reporters: ["default", "./test/summary-reporter.ts"],
     passWithNoTests: false,
     // Property tests use a fixed fast-check seed unless QT_FC_SEED says otherwise (see the file).
-    setupFiles: [fileURLToPath(new URL("./test/fast-check-seed.ts", import.meta.url))],
+    // The wasm backend as the CLI runs it (relaxed SIMD's multiply-add in the fp32 GEMM; see the file).
+    setupFiles: [
+      fileURLToPath(new URL("./test/fast-check-seed.ts", import.meta.url)),
+      fileURLToPath(new URL("./test/wasm-relaxed-simd.ts", import.meta.url)),
+    ],
     projects: suites.map((name) => ({
       extends: true as const,
       test: { name, root: `test/${name}`, include: ["**/*.test.ts"] },

@@ -15,7 +15,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
+import { enableRelaxedSimd } from "@quant-trim/tensor/node";
 import { add, complete, configure, cycle, suite } from "benny";
+
+// As the CLI does: the wasm fp32 GEMM with relaxed SIMD's multiply-add (Node 20 keeps it behind a flag).
+const relaxedSimd = enableRelaxedSimd();
 
 export interface BenchCase {
   name: string;
@@ -143,8 +147,13 @@ export function round(x: number, digits = 3): number {
 }
 
 /** The machine a result was measured on. */
-export function machine(): { cpu: string; cores: number; node: string } {
-  return { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version };
+export function machine(): { cpu: string; cores: number; node: string; wasmRelaxedSimd: boolean } {
+  return {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    node: process.version,
+    wasmRelaxedSimd: relaxedSimd,
+  };
 }
 
 /**

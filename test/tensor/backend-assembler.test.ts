@@ -21,6 +21,7 @@ import {
   SIMD_OPS,
 } from "../../packages/tensor/src/wasm/opcodes.js";
 import { kernelModuleBytes } from "../../packages/tensor/src/wasm/runtime.js";
+import { relaxedSimdSupported } from "../../packages/tensor/src/wasm/simd-support.js";
 import { webAssembly } from "../../packages/tensor/src/wasm/wasm-api.js";
 
 const wa = webAssembly()!;
@@ -211,10 +212,16 @@ describe("module encoding", () => {
     ).toThrow(/lane: i32x4_extract_lane takes a lane index in \[0, 4\)/);
   });
 
-  it("the kernel module validates and is byte-for-byte reproducible", () => {
-    const a = kernelModuleBytes();
-    expect(wa.validate(a)).toBe(true);
-    expect(hex(kernelModuleBytes())).toBe(hex(a));
+  it("the kernel module validates and is byte-for-byte reproducible, with and without relaxed SIMD", () => {
+    for (const relaxedMadd of [false, true]) {
+      const a = kernelModuleBytes({ relaxedMadd });
+      expect(wa.validate(a)).toBe(true);
+      expect(hex(kernelModuleBytes({ relaxedMadd }))).toBe(hex(a));
+    }
+    // The two differ only in the GEMM micro-kernel's multiply-add: two opcodes become one.
+    expect(kernelModuleBytes({ relaxedMadd: true }).length).toBeLessThan(
+      kernelModuleBytes({ relaxedMadd: false }).length,
+    );
   });
 });
 
@@ -675,8 +682,50 @@ describe("SIMD opcodes", () => {
       ...Object.keys(shifts),
       ...Object.keys(splats),
       "v128_any_true",
+      "f32x4_relaxed_madd", // implementation-defined rounding: its own test below
     ]);
     expect(Object.keys(SIMD_OPS).filter((k) => !covered.has(k))).toEqual([]);
+  });
+
+  it("f32x4.relaxed_madd validates (the test setup enables relaxed SIMD) and gives a·b + c rounded once or twice", () => {
+    expect(relaxedSimdSupported()).toBe(true);
+    const m = new WasmModuleBuilder().defineMemory(1);
+    m.addFunction("madd", ["i32"], [], (f, p) => {
+      f.get(p)
+        .get(p)
+        .simdMem("v128_load", 16)
+        .get(p)
+        .simdMem("v128_load", 32)
+        .get(p)
+        .simdMem("v128_load", 48)
+        .simd("f32x4_relaxed_madd")
+        .simdMem("v128_store");
+    });
+    const inst = instantiate(m);
+    const v = new Float32Array(inst.exports.memory.buffer, 0, 16);
+    const f32 = fc.float({ noNaN: true, min: -1e6, max: 1e6 });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(f32, f32, f32), { minLength: 4, maxLength: 4 }), (lanes) => {
+        lanes.forEach(([a, b, c], i) => {
+          v[4 + i] = a;
+          v[8 + i] = b;
+          v[12 + i] = c;
+        });
+        (inst.exports.madd as (p: number) => void)(0);
+        return lanes.every(([a, b, c], i) => {
+          // a·b is exact in float64 (24 + 24 bits); the sum rounded once to float32 is the fused result.
+          const fused = fr(a * b + c);
+          const twice = fr(fr(a * b) + c);
+          return sameF32(v[i]!, fused) || sameF32(v[i]!, twice);
+        });
+      }),
+    );
+    // 1 + 2⁻²³ squared is 1 + 2⁻²² + 2⁻⁴⁶: minus 1, fused keeps the 2⁻⁴⁶, rounding twice loses it.
+    v.fill(0);
+    v.fill(1 + 2 ** -23, 4, 12);
+    v.fill(-1, 12, 16);
+    (inst.exports.madd as (p: number) => void)(0);
+    expect([2 ** -22, 2 ** -22 + 2 ** -46]).toContain(v[0]);
   });
 
   it("every lane-wise and widening op matches its definition on random and special operands", () => {

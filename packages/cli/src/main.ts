@@ -30,6 +30,10 @@ process.exitCode = supervise ? await runSupervised(entry, argv) : await runHere(
 async function runHere(args: string[]): Promise<number> {
   const fd = process.env[GUARD_FD_ENV];
   delete process.env[GUARD_FD_ENV]; // not for the processes this one may start
+  // Before any tensor operation assembles the wasm kernels: the fp32 GEMM then uses relaxed SIMD's
+  // fused multiply-add, which Node 20 keeps behind a V8 flag.
+  const { enableRelaxedSimd } = await import("@quant-trim/tensor/node");
+  enableRelaxedSimd();
   const { runCli } = await import("./cli.js");
   if (fd !== undefined) {
     const { reportGuardEvents } = await import("./run-guard.js");

@@ -202,6 +202,8 @@ export const SIMD_OPS = {
   f32x4_pmax: 0xeb,
   i32x4_trunc_sat_f32x4_s: 0xf8,
   f32x4_convert_i32x4_s: 0xfa,
+  /** Relaxed SIMD (a·b + c, fused where the CPU has FMA); validates only where relaxed SIMD is enabled. */
+  f32x4_relaxed_madd: 0x105,
 } as const;
 
 /** SIMD lane instructions: one immediate lane index. */
