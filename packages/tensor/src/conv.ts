@@ -412,7 +412,8 @@ function checkGradShape(op: string, name: string, got: readonly number[], expect
   }
 }
 
-function convGeometry(
+/** Validate a convolution's shapes and options into its geometry (shared with the fused conv ops). */
+export function convGeometry(
   op: string,
   xShape: readonly number[],
   wShape: readonly number[],

@@ -13,6 +13,7 @@ export {
   withBackend,
 } from "./backend/registry.js";
 export * from "./conv.js";
+export * from "./conv-relu-pool.js";
 export * from "./creation.js";
 export * from "./elementwise.js";
 export * from "./errors.js";

@@ -225,7 +225,7 @@ export function pool2dOutputShape(xShape: readonly number[], opts: Pool2dOptions
  * For every output row (column), the window taps [lo, hi) that land inside the input. Computed once per
  * call so the pooling loops do no index arithmetic or allocation per window.
  */
-function windowTaps(op: string, g: WindowGeometry): WindowTaps {
+export function windowTaps(op: string, g: WindowGeometry): WindowTaps {
   const rowLo = new Int32Array(g.Hout);
   const rowHi = new Int32Array(g.Hout);
   const colLo = new Int32Array(g.Wout);
@@ -263,7 +263,8 @@ function fillTaps(
   }
 }
 
-function poolGeometry(
+/** Validate a pooling's input shape and options into its geometry (shared with the fused conv ops). */
+export function poolGeometry(
   op: string,
   xShape: readonly number[],
   opts: AvgPool2dOptions,

@@ -62,7 +62,8 @@ const SAVED_COUNT = 32;
  */
 const SAVED_PER_GEOMETRY = 1;
 
-function wasmEligible(g: ConvGeometry, ...ts: (Tensor | null)[]): boolean {
+/** Whether the wasm kernels take this convolution (float32, groups = 1, buffers within bounds). */
+export function convWasmEligible(g: ConvGeometry, ...ts: (Tensor | null)[]): boolean {
   if (g.groups !== 1) return false;
   for (const t of ts) if (t !== null && t.dtype !== "float32") return false;
   const K = g.C * g.kH * g.kW;
@@ -101,7 +102,7 @@ interface Columns {
 }
 
 /** Images per chunk and the column count of a full chunk. */
-function chunking(g: ConvGeometry): { G: number; HW: number } {
+export function chunking(g: ConvGeometry): { G: number; HW: number } {
   const HW = g.Hout * g.Wout;
   return { G: Math.max(1, Math.floor(CHUNK_COLUMNS / HW)), HW };
 }
@@ -207,9 +208,25 @@ function dyChunkRows(
   rt.exports[NCHW_TO_CP](dy + n0 * Cout * HW * 4, rows, count, Cout, HW);
 }
 
-export const conv2dForwardWasm: Conv2dForwardKernel = (g, x, w, bias) => {
-  if (!wasmEligible(g, x, w, bias)) return kernelFor<Conv2dForwardKernel>("conv2d", "js")!(g, x, w, bias);
-  const rt = wasmRuntime();
+/**
+ * Receives each chunk of the forward product: `c` holds [Cout × count·HW] for images [n0, n0 + count)
+ * (bias not added; `biasPtr` is the bias in WebAssembly memory, or 0), valid until the next chunk.
+ */
+export type ForwardChunkEpilogue = (c: number, n0: number, count: number, biasPtr: number) => void;
+
+/**
+ * The forward GEMM over the batch, chunk by chunk, handing each chunk's product to `epilogue` (which
+ * writes it wherever the caller wants it: NCHW for conv2d, straight into the pooling for the fused
+ * conv → ReLU → pool). The columns are kept for the weight gradient. `g` must be `convWasmEligible`.
+ */
+export function convForwardChunks(
+  rt: WasmRuntime,
+  g: ConvGeometry,
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  epilogue: ForwardChunkEpilogue,
+): void {
   const ex = rt.exports;
   const heap = rt.heap;
   const Cout = w.shape[0]!;
@@ -222,7 +239,6 @@ export const conv2dForwardWasm: Conv2dForwardKernel = (g, x, w, bias) => {
   const wPtr = copyIn(rt, w);
   const wPacked = heap.alloc(roundUp(Cout, GEMM_MR) * K * 4);
   const c = heap.alloc(Cout * G * HW * 4);
-  const outPtr = heap.alloc(Cout * P * 4);
   const biasPtr = bias === null ? 0 : copyIn(rt, bias);
   try {
     ex[GEMM_PACK_A](wPtr, K * 4, 4, Cout, K, wPacked, 1);
@@ -248,25 +264,41 @@ export const conv2dForwardWasm: Conv2dForwardKernel = (g, x, w, bias) => {
           rt.gemmTile,
         );
       }
-      ex[CP_TO_NCHW](c, outPtr + n0 * Cout * HW * 4, count, Cout, HW, biasPtr);
+      epilogue(c, n0, count, biasPtr);
     }
-    const out = new Float32Array(Cout * P);
-    out.set(heap.f32().subarray(outPtr >> 2, (outPtr >> 2) + Cout * P));
     saveColumns(rt, x, g, { x: xPtr, xFloats: x.size, cols });
     keep = true;
-    return new Tensor(out, [g.N, Cout, g.Hout, g.Wout]);
   } finally {
     if (biasPtr !== 0) heap.release(biasPtr);
-    heap.release(outPtr);
     heap.release(c);
     heap.release(wPacked);
     heap.release(wPtr);
     if (!keep) releaseColumns(rt, { x: xPtr, xFloats: x.size, cols });
   }
+}
+
+export const conv2dForwardWasm: Conv2dForwardKernel = (g, x, w, bias) => {
+  if (!convWasmEligible(g, x, w, bias)) return kernelFor<Conv2dForwardKernel>("conv2d", "js")!(g, x, w, bias);
+  const rt = wasmRuntime();
+  const heap = rt.heap;
+  const Cout = w.shape[0]!;
+  const HW = g.Hout * g.Wout;
+  const P = g.N * HW;
+  const outPtr = heap.alloc(Cout * P * 4);
+  try {
+    convForwardChunks(rt, g, x, w, bias, (c, n0, count, biasPtr) => {
+      rt.exports[CP_TO_NCHW](c, outPtr + n0 * Cout * HW * 4, count, Cout, HW, biasPtr);
+    });
+    const out = new Float32Array(Cout * P);
+    out.set(heap.f32().subarray(outPtr >> 2, (outPtr >> 2) + Cout * P));
+    return new Tensor(out, [g.N, Cout, g.Hout, g.Wout]);
+  } finally {
+    heap.release(outPtr);
+  }
 };
 
 export const conv2dBackwardInputWasm: Conv2dBackwardInputKernel = (g, dy, w, xShape) => {
-  if (!wasmEligible(g, dy, w)) {
+  if (!convWasmEligible(g, dy, w)) {
     return kernelFor<Conv2dBackwardInputKernel>("conv2dBackwardInput", "js")!(g, dy, w, xShape);
   }
   const rt = wasmRuntime();
@@ -325,7 +357,7 @@ export const conv2dBackwardInputWasm: Conv2dBackwardInputKernel = (g, dy, w, xSh
 };
 
 export const conv2dBackwardWeightWasm: Conv2dBackwardWeightKernel = (g, dy, x, wShape) => {
-  if (!wasmEligible(g, dy, x)) {
+  if (!convWasmEligible(g, dy, x)) {
     return kernelFor<Conv2dBackwardWeightKernel>("conv2dBackwardWeight", "js")!(g, dy, x, wShape);
   }
   const rt = wasmRuntime();
