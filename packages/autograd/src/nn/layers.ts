@@ -2,12 +2,14 @@ import * as T from "@quant-trim/tensor";
 import { Rng, type Tensor } from "@quant-trim/tensor";
 import { batchNormTrain } from "../ops/batchnorm.js";
 import { avgPool2d, conv2d, maxPool2d } from "../ops/conv.js";
+import { convReluMaxPool } from "../ops/conv-relu-pool.js";
 import { add, mul, relu, relu6, sub } from "../ops/elementwise.js";
 import { linear } from "../ops/linalg.js";
 import { flatten, reshape } from "../ops/shape.js";
-import { constant, type Parameter, type Variable } from "../variable.js";
+import { constant, type Parameter, setOpObserver, setOpRewriter, type Variable } from "../variable.js";
 import { kaimingUniform, uniformBias } from "./init.js";
 import { Module } from "./module.js";
+import { currentTracer } from "./trace-hook.js";
 
 function positiveInt(op: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v <= 0) throw new Error(`${op}: ${name} must be a positive integer, got ${v}`);
@@ -261,15 +263,73 @@ export class Add extends Module {
   }
 }
 
+let sequentialFusion = true;
+
+/**
+ * Whether `Sequential` runs each adjacent Conv2d, ReLU, MaxPool2d as the fused `convReluMaxPool`
+ * (default true); returns the previous setting. Results are the same either way (for A/B timing).
+ */
+export function setSequentialFusion(enabled: boolean): boolean {
+  const previous = sequentialFusion;
+  sequentialFusion = enabled;
+  return previous;
+}
+
+/** Whether an op observer or rewriter is installed (read by swapping it out and straight back). */
+function opInterceptorsActive(): boolean {
+  const observer = setOpObserver(null);
+  setOpObserver(observer);
+  const rewriter = setOpRewriter(null);
+  setOpRewriter(rewriter);
+  return observer !== null || rewriter !== null;
+}
+
+/** No hooks of any kind on `m`, and its own class's `call`/`forward`. */
+function unhooked(m: Module): boolean {
+  return (
+    m.hooks.input === undefined &&
+    m.hooks.output === undefined &&
+    !Object.hasOwn(m, "call") &&
+    !Object.hasOwn(m, "forward")
+  );
+}
+
+/** `a, b, c` as the Conv2d of a block the fused op computes identically, or null. */
+function fusableBlock(a: Module, b: Module, c: Module): Conv2d | null {
+  // Exact classes: a subclass may compute something else, another activation is not ReLU.
+  if (a.constructor !== Conv2d || b.constructor !== ReLU || c.constructor !== MaxPool2d) return null;
+  const conv = a as Conv2d;
+  if (conv.weightHook !== null || !unhooked(a) || !unhooked(b) || !unhooked(c)) return null;
+  return conv;
+}
+
 export class Sequential extends Module {
   readonly layers: Module[];
   constructor(...layers: Module[]) {
     super();
     this.layers = layers.map((m, i) => this.registerModule(String(i), m));
   }
+  /**
+   * Runs the layers in order. A Conv2d → ReLU → MaxPool2d run becomes one `convReluMaxPool` (same
+   * values and gradients, less memory traffic) only where nothing can tell the difference: no tracer
+   * (the compiler and QAT must see three modules), no op observer or rewriter, and no hook, weight hook
+   * or overridden `call` on any of the three (QAT's fake quantization hooks in exactly there). See
+   * `setSequentialFusion`.
+   */
   forward(x: Variable): Variable {
+    const layers = this.layers;
+    const fuse =
+      sequentialFusion && layers.length >= 3 && currentTracer() === null && !opInterceptorsActive();
     let h = x;
-    for (const m of this.layers) h = m.call(h);
+    for (let i = 0; i < layers.length; i++) {
+      const conv =
+        fuse && i + 2 < layers.length ? fusableBlock(layers[i]!, layers[i + 1]!, layers[i + 2]!) : null;
+      if (conv !== null) {
+        const pool = layers[i + 2] as MaxPool2d;
+        h = convReluMaxPool(h, conv.weight, conv.bias, conv.options, pool.options);
+        i += 2;
+      } else h = layers[i]!.call(h);
+    }
     return h;
   }
 }

@@ -1,5 +1,6 @@
 export * from "./batchnorm.js";
 export * from "./conv.js";
+export * from "./conv-relu-pool.js";
 export * from "./elementwise.js";
 export * from "./linalg.js";
 export * from "./loss.js";
