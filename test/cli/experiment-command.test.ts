@@ -232,3 +232,69 @@ describe("experiment refuses bad input with exit code 2, before training and wit
     await refuse(["--p-final", "0"], /--p-final must be a number in \(0, 1\]/);
   });
 });
+
+describe("eval and export of a checkpoint trained on an IDX dataset", () => {
+  const checkpoint = () => join(out, "cnn-bn-fp-s0.safetensors");
+
+  it("eval --data-dir scores it on that dataset's test images: the experiment's own FP accuracy", async () => {
+    const c = capture();
+    expect(
+      await runCli(["eval", "--checkpoint", checkpoint(), "--data-dir", data, "--json"], c.io),
+      c.err(),
+    ).toBe(0);
+    const r = JSON.parse(c.out()) as { fpAccuracy: number; architecture: string };
+    const run = results.runs.find((x) => x.recipe === "fp" && x.seed === 0)!;
+    expect(r.architecture).toBe("cnn-bn");
+    expect(r.fpAccuracy).toBe(run.fpAccuracy);
+  });
+
+  it("eval without --data-dir refuses it (exit 2), naming both sample shapes and the option to give", async () => {
+    const c = capture();
+    expect(await runCli(["eval", "--checkpoint", checkpoint()], c.io)).toBe(2);
+    expect(c.err()).toMatch(/takes samples of shape \[1, 8, 8\], the bundled MNIST digits are \[1, 28, 28\]/);
+    expect(c.err()).toMatch(/give --data-dir/);
+  });
+
+  it("eval --data-dir with a dataset of another class count or statistics is refused", async () => {
+    const other = dirs.make("qt-idx-");
+    writeIdxDataset(other, { train: 40, test: 10, side: 8, classes: 2 });
+    const c = capture();
+    expect(await runCli(["eval", "--checkpoint", checkpoint(), "--data-dir", other], c.io)).toBe(2);
+    expect(c.err()).toMatch(/has 3 classes, --data-dir '.*' 2/);
+    const shifted = dirs.make("qt-idx-");
+    writeIdxDataset(shifted, { train: 60, test: 30, side: 8, classes: 3, seed: 99 });
+    const d = capture();
+    expect(await runCli(["eval", "--checkpoint", checkpoint(), "--data-dir", shifted], d.io)).toBe(2);
+    expect(d.err()).toMatch(/standardised with mean .* give mean/);
+  });
+
+  it("export writes its float ONNX with the checkpoint's own input shape, and --qdq calibrates on --data-dir", async () => {
+    const dir = dirs.make();
+    const c = capture();
+    const onnx = join(dir, "m.onnx");
+    expect(
+      await runCli(["export", "--checkpoint", checkpoint(), "--onnx", onnx, "--json"], c.io),
+      c.err(),
+    ).toBe(0);
+    const d = capture();
+    expect(await runCli(["eval", "--onnx", onnx, "--data-dir", data, "--json"], d.io), d.err()).toBe(0);
+    const run = results.runs.find((x) => x.recipe === "fp" && x.seed === 0)!;
+    expect((JSON.parse(d.out()) as { fpAccuracy: number }).fpAccuracy).toBe(run.fpAccuracy);
+    const q = capture();
+    const qdq = join(dir, "q.onnx");
+    expect(
+      await runCli(["export", "--checkpoint", checkpoint(), "--onnx", qdq, "--qdq", "tflite-int8"], q.io),
+    ).toBe(2);
+    expect(q.err()).toMatch(/give --data-dir/);
+    expect(existsSync(qdq)).toBe(false);
+    const q2 = capture();
+    expect(
+      await runCli(
+        ["export", "--checkpoint", checkpoint(), "--onnx", qdq, "--qdq", "tflite-int8", "--data-dir", data],
+        q2.io,
+      ),
+      q2.err(),
+    ).toBe(0);
+    expect(existsSync(qdq)).toBe(true);
+  });
+});

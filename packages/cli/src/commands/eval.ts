@@ -1,10 +1,11 @@
 import { closeSync, openSync, readSync } from "node:fs";
-import { SAFETENSORS_MAX_HEADER_BYTES } from "@quant-trim/autograd";
+import { type Module, SAFETENSORS_MAX_HEADER_BYTES } from "@quant-trim/autograd";
 import { profileNames } from "@quant-trim/npu-sim";
 import { evaluate, head, ptqAccuracy, ptqGrids, sample } from "@quant-trim/recipes";
-import { standardizedSplit } from "@quant-trim/recipes/node";
 import { fromData, Rng } from "@quant-trim/tensor";
 import { int, parse, str, UsageError, wrapList } from "../args.js";
+import { dataForCheckpoint } from "../checkpoint-data.js";
+import { type ExperimentData, loadExperimentData } from "../experiment/experiment-data.js";
 import { checkInputFile } from "../out-path.js";
 import { type Io, pct } from "../output.js";
 import { evaluateOnProfiles, formatProfilesEvaluation, parseProfileList } from "../profile-eval.js";
@@ -17,6 +18,8 @@ export const evalHelp = `Usage: quant-trim eval --checkpoint PATH [options]
   calibrating on 256 training images: INT8 and INT4 weights, per-channel and per-tensor, INT8 activations.
   The test digits are those of the training split (seed 0), so a checkpoint is never scored on its own
   training data. A checkpoint holding NaN or ±Inf is refused (exit code 2), naming the tensor and element.
+  A checkpoint trained on another dataset (experiment --data-dir) is evaluated on that dataset's test
+  images with --data-dir; data of another sample shape, class count or standardisation is refused.
   --onnx PATH       evaluate a float ONNX model instead (imported into nn layers; input [batch, 1, 28, 28],
                     10 outputs; see docs/onnx.md for the operators it reads)
   --profiles LIST   also compile the model for integer backends ('all' or names separated by commas, see
@@ -24,6 +27,7 @@ export const evalHelp = `Usage: quant-trim eval --checkpoint PATH [options]
                     integer accuracy, top-1 agreement with FP, logit cosine, worst layer SQNR and cost-model
                     figures, then the worst FP→integer gap and the spread across profiles. Profiles:
 ${wrapList(profileNames, 20)}
+  --data-dir DIR    evaluate on this IDX dataset (found and split as by experiment --data-dir)
   --json            print the result as JSON
   --seed N          which 256 training images calibrate: 0 (default) takes the first 256, any other seed a
                     seeded random draw
@@ -34,6 +38,7 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
     checkpoint: { type: "string" },
     onnx: { type: "string" },
     profiles: { type: "string" },
+    "data-dir": { type: "string" },
   });
   if (v.help) {
     io.stdout.write(`${evalHelp}\n`);
@@ -50,8 +55,20 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
   const profileList = profileSpec === undefined ? null : parseProfileList(profileSpec);
   const size = checkInputFile(option, path);
   if (onnxPath === undefined) checkSafetensorsHeader(option, path, size);
-  const { model, arch } = onnxPath !== undefined ? onnxEvalModel(onnxPath) : checkpointModel(path);
-  const { train, test } = standardizedSplit(0);
+  const dataDir = str(v, "data-dir") ?? null;
+  if (dataDir !== null && dataDir.trim() === "") throw new UsageError("--data-dir: the path is blank");
+  let model: Module;
+  let arch: string;
+  let data: ExperimentData;
+  if (onnxPath !== undefined) {
+    data = loadExperimentData(dataDir);
+    ({ model, arch } = onnxEvalModel(onnxPath, data.info.sampleShape, data.classes));
+  } else {
+    const c = checkpointModel(path);
+    ({ model, arch } = c);
+    data = dataForCheckpoint(path, c.trained, dataDir);
+  }
+  const { train, test } = data;
   const fp = evaluate(model, test);
   const calibration = seed === 0 ? head(train, 256) : sample(train, 256, new Rng(seed));
   const quantized: Record<string, number> = {};
