@@ -77,10 +77,14 @@ export function im2colInt(
             for (let ow = 0; ow < Wout; ow++, d += K) dst[d] = zeroPoint;
             continue;
           }
-          const row = src + ih * W;
-          for (let ow = 0, iw = dx; ow < Wout; ow++, iw += sW, d += K) {
-            dst[d] = iw >= 0 && iw < W ? x[row + iw]! : zeroPoint;
-          }
+          // Outputs [owLo, owHi) read inside the row; the ones before and after read the padding. Split
+          // so the inner copy has no bounds test (this loop is a large part of a small-K convolution).
+          const owLo = dx >= 0 ? 0 : Math.min(Wout, Math.ceil(-dx / sW));
+          const owHi = dx > W - 1 ? owLo : Math.max(owLo, Math.min(Wout, Math.floor((W - 1 - dx) / sW) + 1));
+          let ow = 0;
+          for (; ow < owLo; ow++, d += K) dst[d] = zeroPoint;
+          for (let s = src + ih * W + dx + ow * sW; ow < owHi; ow++, s += sW, d += K) dst[d] = x[s]!;
+          for (; ow < Wout; ow++, d += K) dst[d] = zeroPoint;
         }
       }
     }

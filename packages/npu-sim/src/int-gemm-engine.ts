@@ -1,4 +1,5 @@
 import { type AccumulatorSpec, accumulatorRange, wrapToBits } from "./accumulator.js";
+import { wasmExactSums } from "./int-gemm-wasm.js";
 import type { IntWeights } from "./int-weights.js";
 import type { OverflowCounts } from "./overflow.js";
 
@@ -8,7 +9,8 @@ import type { OverflowCounts } from "./overflow.js";
  *
  *     out[i, j] = accumulate_k (A[i,k] − a_zp) · (B[k,j] − b_zp[j])  (+ bias[j])
  *
- * Three paths, all exact:
+ * Three paths, all exact (on the `wasm` tensor backend the first two take their exact sums from the
+ * WebAssembly SIMD int8 GEMM when it computes them exactly; see int-gemm-wasm.ts):
  * - default (wrapping accumulator of any width): a blocked, register-tiled kernel computes the exact
  *   sums, then one pass adds the bias, counts the sums outside the accumulator and wraps them. Wrapping
  *   is modular, so wrapping the exact total equals wrapping after every addition.
@@ -112,7 +114,9 @@ export function runIntGemm(job: IntGemmJob): void {
   }
   exact = grow(exact, M * N);
   if (K === 0) exact.fill(0, 0, M * N);
-  else if (job.pairSaturation) pairPath(job);
+  else if (wasmExactSums(job, exact)) {
+    // the wasm backend's int8 SIMD GEMM gave the same exact sums (see int-gemm-wasm.ts)
+  } else if (job.pairSaturation) pairPath(job);
   else defaultPath(job);
   if (saturating) finishSaturating(job);
   else finishWrapping(job);
@@ -696,7 +700,8 @@ function finishWrapping(job: IntGemmJob): void {
   const G = job.outRowGroup;
   const GS = job.outRowGroupStride;
   let outside = 0;
-  if (outColStride <= outRowStride) {
+  if (bits === 32) outside = finishInt32Wrapping(job);
+  else if (outColStride <= outRowStride) {
     for (let i = 0; i < M; i++) {
       const e = i * N;
       const o = outOffset + Math.floor(i / G) * GS + (i % G) * outRowStride;
@@ -728,6 +733,46 @@ function finishWrapping(job: IntGemmJob): void {
     }
   }
   if (job.overflow !== undefined) job.overflow.accumulator += outside;
+}
+
+/**
+ * `finishWrapping` for the int32 accumulator, the common case: ToInt32 (`| 0`) wraps any safe integer
+ * exactly, and a sum is outside int32 exactly when wrapping changes it. Returns the outside count.
+ */
+function finishInt32Wrapping(job: IntGemmJob): number {
+  const { M, N, bias, biasOffset, out, outOffset, outRowStride, outColStride } = job;
+  const E = exact;
+  const G = job.outRowGroup;
+  const GS = job.outRowGroupStride;
+  let outside = 0;
+  if (outColStride <= outRowStride) {
+    for (let i = 0; i < M; i++) {
+      const e = i * N;
+      const o = outOffset + Math.floor(i / G) * GS + (i % G) * outRowStride;
+      for (let j = 0; j < N; j++) {
+        const v = E[e + j]! + (bias === null ? 0 : bias[biasOffset + j]!);
+        const w = v | 0;
+        if (w !== v) outside++;
+        out[o + j * outColStride] = w;
+      }
+    }
+  } else {
+    // Convolution output: rows (output positions) are contiguous in `out`, so walk them innermost.
+    for (let g0 = 0, og = outOffset; g0 < M; g0 += G, og += GS) {
+      const rows = Math.min(G, M - g0);
+      for (let j = 0; j < N; j++) {
+        const b = bias === null ? 0 : bias[biasOffset + j]!;
+        const o = og + j * outColStride;
+        for (let i = 0, e = g0 * N + j; i < rows; i++, e += N) {
+          const v = E[e]! + b;
+          const w = v | 0;
+          if (w !== v) outside++;
+          out[o + i * outRowStride] = w;
+        }
+      }
+    }
+  }
+  return outside;
 }
 
 /**
