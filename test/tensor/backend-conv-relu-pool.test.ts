@@ -24,6 +24,7 @@ import {
   sum,
   type Tensor,
   tensor,
+  withBackend,
 } from "@quant-trim/tensor";
 import fc from "fast-check";
 import { expect, it } from "vitest";
@@ -224,6 +225,25 @@ describeEachBackend("conv2dReluMaxPool", () => {
     conv2dReluMaxPoolBackward(dy, fused, x, w, { padding: 1 }, { x: false, w: true, bias: false });
     // The weight gradient took x's columns from the cache (on js there were none).
     expect(savedColumnCount()).toBe(getBackend() === "wasm" ? kept - 1 : 0);
+  });
+
+  it("2×2 pooling, fused and plain, on rows of every width from 1 to 21 windows (the wasm kernel's vector tail)", () => {
+    for (let wout = 1; wout <= 21; wout++) {
+      for (const W of [2 * wout, 2 * wout + 1]) {
+        const x = tensor(values(2 * 2 * 5 * W, 100 + W, 0.05), [2, 2, 5, W]);
+        const id = tensor([1, 0, 0, 1], [2, 2, 1, 1]);
+        const fused = conv2dReluMaxPool(x, id, null, {}, { kernel: 2 });
+        const plain = maxPool2d(x, { kernel: 2 });
+        const ref = withBackend("js", () => ({
+          fused: maxPool2d(relu(conv2d(x, id, null)), { kernel: 2 }),
+          plain: maxPool2d(x, { kernel: 2 }),
+        }));
+        expectSame(fused.out.contiguous().data, ref.fused.out.contiguous().data, `fused out W=${W}`);
+        expectSame(fused.indices, ref.fused.indices, `fused indices W=${W}`);
+        expectSame(plain.out.contiguous().data, ref.plain.out.contiguous().data, `plain out W=${W}`);
+        expectSame(plain.indices, ref.plain.indices, `plain indices W=${W}`);
+      }
+    }
   });
 
   it("validates its arguments", () => {

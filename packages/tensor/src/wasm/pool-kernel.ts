@@ -199,7 +199,8 @@ function emit2x2(m: WasmModuleBuilder, name: string, relu: boolean): void {
         f.get(oh).i32Const(1).i32("shl").get(W).i32("mul").set(i0);
         f.get(plane).get(i0).i32("add").i32Const(2).i32("shl").get(x).i32("add").set(r0);
         f.i32Const(0).set(ow);
-        f.forUp(ow, owVec, 4, () => {
+        // Four windows ow … ow + 3 of the row, their outputs at k.
+        const vectorStep = () => {
           for (let r = 0; r < 2; r++) {
             const addr = () => {
               f.get(r0).get(ow).i32Const(3).i32("shl").i32("add");
@@ -240,9 +241,23 @@ function emit2x2(m: WasmModuleBuilder, name: string, relu: boolean): void {
           }
           f.get(out).get(k).i32Const(2).i32("shl").i32("add").get(bestV).simdMem("v128_store");
           f.get(idx).get(k).i32Const(2).i32("shl").i32("add").get(bestI).simdMem("v128_store");
+        };
+        f.forUp(ow, owVec, 4, () => {
+          vectorStep();
           f.addTo(k, 4);
         });
-        // Remaining outputs of the row, one window at a time.
+        // A tail of 1–3 windows, when the row has at least four: one more vector step on the row's last
+        // four windows, recomputing (and rewriting with the same values) up to three. On the CNN's
+        // second pooling (7 outputs per row) this replaces three scalar windows per row.
+        f.get(ow).get(Wout).i32("lt_s").get(Wout).i32Const(4).i32("ge_s").i32("and");
+        f.ifElse(() => {
+          f.get(k).get(Wout).i32Const(4).i32("sub").get(ow).i32("sub").i32("add").set(k);
+          f.get(Wout).i32Const(4).i32("sub").set(ow);
+          vectorStep();
+          f.addTo(k, 4);
+          f.get(Wout).set(ow);
+        });
+        // Rows of fewer than four windows, one window at a time.
         f.forUp(ow, Wout, 1, () => {
           f.i32Const(-1).set(bestAt);
           f.f32Const(Number.NEGATIVE_INFINITY).set(best);
