@@ -4,8 +4,10 @@
  * first 256 training digits, evaluated on the 2,000 test digits. Per cell: FP accuracy, integer
  * accuracy, top-1 agreement with FP, and — the fake-quant check — the top-1 agreement and max logit
  * difference between the model prepared for QAT on the profile's grids (calibrated with min-max
- * observers on the same 256 digits, λ = 1) and the program compiled from that QAT model's activation
- * qparams (points QAT lacks, e.g. at a fallback boundary, calibrate on the same digits). Also times compile and integer inference of the 2,000 digits.
+ * observers on the same 256 digits, λ = 1; for a pair-saturating profile `qatConfigForProfile` also
+ * sets `accumulator.int16Pairs`, so fake quantization adds the x86 int16 pair-saturation error) and the
+ * program compiled from that QAT model's activation qparams (points QAT lacks, e.g. at a fallback
+ * boundary, calibrate on the same digits). Also times compile and integer inference of the 2,000 digits.
  *
  * Run: `npx tsx --conditions=source experiments/npu-sim-profiles.ts [epochs] [cacheDir] [models] [profiles]`
  * (trained weights are cached as .safetensors in cacheDir, default /tmp/quant-trim-npu-sim).

@@ -46,15 +46,20 @@ const model = buildModel("cnn-bn", { inputShape: shape, classes: MNIST_CLASSES, 
 trainClassifier(model, trainSet, { epochs: 1, batchSize: 32, lr: 2e-3, seed: 0 });
 model.eval();
 
-/** Fake-quantized logits on the profile's grids, and the integer program built from the same qparams. */
-function bothWays(profile: BackendProfile) {
+/**
+ * Fake-quantized logits on the profile's grids, and the integer program built from the same qparams.
+ * `modelPairs: false` leaves out the int16 pair-saturation correction that `qatConfigForProfile` sets
+ * for a pair-saturating profile (to show what it closes).
+ */
+function bothWays(profile: BackendProfile, modelPairs = true) {
   const qatModel = buildModel("cnn-bn", { inputShape: shape, classes: MNIST_CLASSES, seed: 0 });
   qatModel.loadStateDict(model.stateDict());
   qatModel.eval();
-  const qat = prepareQat(
-    qatModel,
-    qatConfigForProfile(qatModel, profile, shape, { activationObserver: () => new MinMaxObserver() }),
-  );
+  const config = qatConfigForProfile(qatModel, profile, shape, {
+    activationObserver: () => new MinMaxObserver(),
+  });
+  if (!modelPairs) delete config.accumulator;
+  const qat = prepareQat(qatModel, config);
   qat.setLambda(1);
   qat.calibrate(() => noGrad(() => void qatModel.call(new Variable(calibX))));
   const fq = floatLogits(qatModel, testX).toFloat32Array();
@@ -81,7 +86,7 @@ const eightBit = Object.values(profiles).filter(
 );
 
 describe("fake quantization and integer programs agree (cnn-bn, 300 MNIST test digits at 14×14)", () => {
-  it.each(eightBit.filter((p) => !p.pairSaturation).map((p) => [p.name, p] as const))(
+  it.each(eightBit.map((p) => [p.name, p] as const))(
     "%s: top-1 agreement ≥ 99.5 %, logits within 3 output steps",
     (_name, profile) => {
       const { fq, int, outStep, outRange } = bothWays(profile);
@@ -100,14 +105,18 @@ describe("fake quantization and integer programs agree (cnn-bn, 300 MNIST test d
     },
   );
 
-  it("x86 pair saturation: agrees like the exact kernel wherever no int16 pair saturates, and reports the pairs", () => {
+  it("x86 pair saturation: the program saturates int16 pairs here, and fake quantization agrees only by modelling them", () => {
+    // The bound above holds for ort-cpu-u8s8-x86-pair-sat because QAT adds the exact int16 pair
+    // saturation error (qatConfigForProfile sets accumulator.int16Pairs). This model does saturate pairs,
+    // and without the correction the logits are far more than 3 output steps apart.
     const sat = profiles["ort-cpu-u8s8-x86-pair-sat"]!;
+    const modelled = bothWays(sat);
+    expect(modelled.pairs).toBeGreaterThan(0);
+    const unmodelled = bothWays(sat, false);
+    expect(maxAbsDifference(unmodelled.fq, unmodelled.int)).toBeGreaterThan(3 * unmodelled.outStep);
+    // The exact twin gives the same fake-quantized logits as the unmodelled pair-sat QAT model.
     const exact = bothWays(defineProfile({ ...sat, name: "exact", pairSaturation: false }));
-    expect(top1Agreement(exact.fq, exact.int, MNIST_CLASSES)).toBeGreaterThanOrEqual(0.995);
-    const x86 = bothWays(sat);
-    // Fake quantization has no notion of the int16 pairs: a difference must come with saturation events.
-    if (maxAbsDifference(x86.int, exact.int) > 0) expect(x86.pairs).toBeGreaterThan(0);
-    else expect(x86.pairs).toBe(0);
+    expect(maxAbsDifference(exact.fq, unmodelled.fq)).toBe(0);
   });
 
   it("4-bit activations (w4a4-per-tensor): agreement stated, ≥ 90 % on this briefly trained model", () => {

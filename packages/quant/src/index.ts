@@ -107,6 +107,13 @@ export { restoreObserver } from "./observers/restore.js";
 // QAT preparation of a model and the λ curriculum.
 export { type LayerOverride, prepareQat, type QatConfig } from "./prepare-qat.js";
 export { FUSION_PATTERNS, type FusionPattern } from "./qat/fusion.js";
+export {
+  type Int16PairOrder,
+  int16PairSaturationCorrection,
+  int16PairSaturationError,
+  type PairConvOptions,
+  type QatAccumulatorConfig,
+} from "./qat/pair-saturation.js";
 export type { GridChoice, QuantPointInfo } from "./qat/points.js";
 export { QatModel } from "./qat/qat-model.js";
 export {

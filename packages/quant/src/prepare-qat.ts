@@ -7,6 +7,11 @@ import type { Observer } from "./observers/observer.js";
 import { batchNormFoldHooks, foldFactor, foldWeight } from "./qat/batchnorm-fold.js";
 import { installFunctionalPoints } from "./qat/functional-points.js";
 import { activationType, functionalPattern, fusionPattern, WEIGHT_LAYER_TYPES } from "./qat/fusion.js";
+import {
+  checkAccumulatorConfig,
+  installInt16PairSaturation,
+  type QatAccumulatorConfig,
+} from "./qat/pair-saturation.js";
 import { ActivationPoint, type GridChoice, gridList, WeightPoint } from "./qat/points.js";
 import { QatModel } from "./qat/qat-model.js";
 
@@ -44,6 +49,12 @@ export interface QatConfig {
   freezeObserversAtFullLambda?: boolean;
   /** Generator for sampling multi-grid choices each step. */
   rng?: Rng;
+  /**
+   * What the target kernels' accumulation does beyond exact integer sums, added to the fake-quantized
+   * Linear/Conv2d outputs (straight-through gradient): `{ int16Pairs: "kh-kw-c" }` models x86 AVX2
+   * `vpmaddubsw` int16 pair saturation (see qat/pair-saturation.ts). Default: exact sums.
+   */
+  accumulator?: QatAccumulatorConfig;
 }
 
 /** Instrument `model` for QAT (in place) and return the handle that drives it. */
@@ -92,6 +103,8 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
   const makeObserver = config.activationObserver ?? (() => new EmaMinMaxObserver());
   const lsqW = config.lsq?.weights ?? false;
   const lsqA = config.lsq?.activations ?? false;
+  checkAccumulatorConfig("prepareQat", config.accumulator);
+  const int16Pairs = config.accumulator?.int16Pairs;
 
   // Resolve overrides: every key must name a weight layer (or @first/@last).
   const weightNodes = graph.nodes.filter((n) => n.kind === "module" && WEIGHT_LAYER_TYPES.has(n.type));
@@ -127,6 +140,19 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
   // Model input.
   const inputPoint = new ActivationPoint("input", "", defaultAct, qat, makeObserver(), lsqA);
   qat.activationPoints.push(inputPoint);
+  // Which point quantizes each traced value, so a layer can find the grid of its input (int16 pairs).
+  const pointOfValue = new Map<string, ActivationPoint>([[graph.input.id, inputPoint]]);
+  const producer = new Map(graph.nodes.map((n) => [n.output, n]));
+  /** The point whose grid a value is on: its own, or (pooling, flatten, ...) its single input's. */
+  const gridPointOf = (id: string): ActivationPoint | undefined => {
+    for (;;) {
+      const p = pointOfValue.get(id);
+      if (p) return p;
+      const node = producer.get(id);
+      if (node?.inputs.length !== 1) return undefined;
+      id = node.inputs[0]!;
+    }
+  };
   const prevInput = model.hooks.input;
   model.hooks.input = (x) => inputPoint.apply(prevInput ? prevInput(x) : x, model.training);
   qat.onDetach(() => {
@@ -134,7 +160,7 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
   });
 
   /** A fake-quantization point on the output of the module that ends a block. */
-  const outputPoint = (moduleName: string, ov: LayerOverride): void => {
+  const outputPoint = (moduleName: string, ov: LayerOverride, value: string): void => {
     const outModule = modules.get(moduleName)!;
     const ap = new ActivationPoint(
       `${moduleName}.output`,
@@ -145,6 +171,7 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
       lsqA,
     );
     qat.activationPoints.push(ap);
+    pointOfValue.set(value, ap);
     addOutputHook(outModule, (y) => ap.apply(y, outModule.training));
   };
 
@@ -153,7 +180,7 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
    * after the walk, through the op rewriter.
    */
   const opPoints = new Map<string, ActivationPoint>();
-  const opOutputPoint = (handle: string): void => {
+  const opOutputPoint = (handle: string, value: string): void => {
     const ap = new ActivationPoint(
       `${handle}.output`,
       handle,
@@ -163,6 +190,7 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
       lsqA,
     );
     qat.activationPoints.push(ap);
+    pointOfValue.set(value, ap);
     opPoints.set(handle, ap);
   };
   const constants = new Set(graph.constants.map((c) => c.id));
@@ -180,8 +208,8 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
         last = act;
         claimed.add(act.output);
       }
-      if (last.kind === "module") outputPoint(last.name!, overrides.get(last.name!) ?? {});
-      else opOutputPoint(last.name!);
+      if (last.kind === "module") outputPoint(last.name!, overrides.get(last.name!) ?? {}, last.output);
+      else opOutputPoint(last.name!, last.output);
       continue;
     }
     const pattern = fusionPattern(node.type);
@@ -223,15 +251,27 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
       qat.onDetach(() => {
         layer.weightHook = prevWeightHook;
       });
+      let quantizeWeight = (w: Variable) => wp.apply(w);
+      if (int16Pairs) {
+        // Installed before the BatchNorm fold's output hook: the correction belongs to the conv's sum.
+        const source = gridPointOf(node.inputs[0]!);
+        if (!source) {
+          throw new Error(
+            `prepareQat: accumulator.int16Pairs finds no activation grid for the input of '${name}'`,
+          );
+        }
+        const keep = installInt16PairSaturation(layer, int16Pairs, source, wp, qat, (u) => qat.onDetach(u));
+        quantizeWeight = (w) => keep(wp.apply(w));
+      }
       if (bn) {
         qat.registerBatchNorm(bn);
-        const hooks = batchNormFoldHooks(layer as nn.Conv2d, bn, (w) => wp.apply(w));
+        const hooks = batchNormFoldHooks(layer as nn.Conv2d, bn, quantizeWeight);
         layer.weightHook = hooks.weightHook;
         addOutputHook(layer, hooks.outputHook);
-      } else layer.weightHook = (w) => wp.apply(w);
+      } else layer.weightHook = quantizeWeight;
     }
-    if (last.kind === "module") outputPoint(last.name!, ov);
-    else opOutputPoint(last.name!);
+    if (last.kind === "module") outputPoint(last.name!, ov, last.output);
+    else opOutputPoint(last.name!, last.output);
   }
   installFunctionalPoints(qat, model, opPoints);
 }

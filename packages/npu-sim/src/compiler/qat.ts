@@ -21,7 +21,10 @@ function weightOp(m: Module): "conv2d" | "depthwise-conv2d" | "linear" | null {
   return null;
 }
 
-/** A QatConfig whose grids are the profile's: weight and activation grids plus per-op weight grids. */
+/**
+ * A QatConfig whose grids are the profile's: weight and activation grids plus per-op weight grids, and
+ * the int16 pair saturation of a `pairSaturation` profile (x86 `vpmaddubsw`).
+ */
 export function qatConfigForProfile(
   model: Module,
   profile: BackendProfile,
@@ -40,6 +43,9 @@ export function qatConfigForProfile(
     weight: profile.weight,
     activation: profile.activation,
     overrides,
+    // x86 int16 pairs: the programs reduce convolutions channels-last (program/run.ts), so QAT pairs the
+    // same taps.
+    ...(profile.pairSaturation ? { accumulator: { int16Pairs: "kh-kw-c" as const } } : {}),
   };
 }
 

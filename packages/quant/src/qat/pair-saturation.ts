@@ -1,0 +1,328 @@
+import { type nn, ops, Variable } from "@quant-trim/autograd";
+import * as T from "@quant-trim/tensor";
+import { float32Values } from "../fake-quant-op.js";
+import type { QParams } from "../grid/qparams.js";
+import { type GridSpec, qRange } from "../grid/spec.js";
+import type { QuantContext, QuantPoint } from "./points.js";
+
+/*
+ * Int16 pair saturation in fake quantization. x86 CPUs with AVX2 but no VNNI multiply uint8 activations
+ * by int8 weights with `vpmaddubsw`: it multiplies the RAW codes (the activation zero point is still in
+ * them; kernels correct for zero points afterwards with row and column sums) and adds adjacent products
+ * two by two into an int16 with saturation, before widening to int32. Where two large activation codes
+ * meet two large weights of one sign, the integer kernel computes sat16(p) instead of p for that pair.
+ * The integer accumulator is therefore Σ_exact + Σ_pairs (sat16(p) − p), and the fake-quantized layer
+ * output, s_x·s_w[o]·Σ_exact (+ bias), becomes the integer program's by adding
+ *
+ *     s_x · s_w[o] · Σ_pairs (sat16(p) − p),   p = qx_k·qw_k + qx_k'·qw_k'  (raw codes)
+ *
+ * with the pairs (k, k') formed exactly as the integer kernel forms them (npu-sim's int-gemm-engine):
+ * consecutive reduction indices (0, 1), (2, 3), … of one output, an odd count's last product paired with
+ * 0. A Linear layer reduces over its input features in order. A convolution reduces over one group's
+ * Cg·kH·kW taps, in the order the option names: "kh-kw-c" (channels-last kernels, k = (kh·kW + kw)·Cg + c,
+ * so with Cg odd — a first layer on one channel, every depthwise conv — pairs straddle two taps) or
+ * "c-kh-kw" (k = (c·kH + kh)·kW + kw). Taps in the padding read the activation zero point (real 0), as
+ * the integer kernel's im2col does. The correction is a constant in the graph: the gradient stays the
+ * straight-through one of the uncorrected layer.
+ */
+
+/** Order of one output's reduction index in a convolution (npu-sim's `ReductionOrder`). */
+export type Int16PairOrder = "kh-kw-c" | "c-kh-kw";
+
+export const INT16_PAIR_ORDERS: readonly Int16PairOrder[] = ["kh-kw-c", "c-kh-kw"];
+
+/** What the accumulator of the target integer kernels does beyond exact integer sums. */
+export interface QatAccumulatorConfig {
+  /**
+   * Int16 pair saturation of x86 AVX2 `vpmaddubsw` (u8 × s8 without VNNI): adjacent products of raw
+   * activation × weight codes are summed two by two and clamped to [−32768, 32767]; the value is the
+   * order in which a convolution's taps are paired ("kh-kw-c": channels-last, what onnxruntime's x86
+   * kernels and npu-sim's programs use). Linear layers pair input features 0-1, 2-3, …. Off by default.
+   */
+  int16Pairs?: Int16PairOrder;
+}
+
+export function checkAccumulatorConfig(fn: string, config: QatAccumulatorConfig | undefined): void {
+  if (config === undefined) return;
+  if (config === null || typeof config !== "object") throw new Error(`${fn}: accumulator must be an object`);
+  for (const key of Object.keys(config)) {
+    if (key !== "int16Pairs")
+      throw new Error(`${fn}: accumulator has unknown key '${key}' (known: int16Pairs)`);
+  }
+  const order = config.int16Pairs;
+  if (order !== undefined && !INT16_PAIR_ORDERS.includes(order)) {
+    throw new Error(
+      `${fn}: accumulator.int16Pairs must be one of ${INT16_PAIR_ORDERS.join(", ")}, got ${JSON.stringify(order)}`,
+    );
+  }
+}
+
+const INT16_MIN = -32768;
+const INT16_MAX = 32767;
+
+/** A convolution's geometry, as the layer's options give it. */
+export interface PairConvOptions {
+  stride?: number | readonly [number, number];
+  padding?: number | readonly [number, number];
+  dilation?: number | readonly [number, number];
+  groups?: number;
+}
+
+function pair(v: number | readonly [number, number] | undefined, d: number): [number, number] {
+  if (v === undefined) return [d, d];
+  return typeof v === "number" ? [v, v] : [v[0], v[1]];
+}
+
+/**
+ * Σ_pairs (sat16(p) − p) for every output of a Linear (`conv` null: x [..., K], w [M, K], result
+ * [..., M]) or a convolution (x [N, C, H, W], w [M, C/groups, kH, kW], result [N, M, Hout, Wout]), from
+ * raw integer codes. `padCode` is what padding taps read (the activation zero point). Exact integers.
+ * Only pairs that can leave int16 for some activation code present are visited, so a layer whose
+ * weights cannot saturate costs one pass over its weights.
+ */
+export function int16PairSaturationError(
+  x: ArrayLike<number>,
+  xShape: readonly number[],
+  w: ArrayLike<number>,
+  wShape: readonly number[],
+  conv: PairConvOptions | null,
+  order: Int16PairOrder,
+  padCode: number,
+): Float64Array {
+  // The largest |code| any product can see, and whether every code is ≥ 0 (uint8): then a pair of
+  // weights of opposite signs cannot leave int16 (|p| ≤ max|qx|·max(|w|, |w'|) ≤ 255·128).
+  let maxAbs = Math.abs(padCode);
+  let nonNegative = padCode >= 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v < 0) nonNegative = false;
+    const a = Math.abs(v);
+    if (a > maxAbs) maxAbs = a;
+  }
+  const canSaturate = (w1: number, w2: number): boolean => {
+    const bound =
+      nonNegative && w1 * w2 < 0
+        ? maxAbs * Math.max(Math.abs(w1), Math.abs(w2))
+        : maxAbs * (Math.abs(w1) + Math.abs(w2));
+    return bound > INT16_MAX;
+  };
+  return conv === null
+    ? linearError(x, xShape, w, wShape, canSaturate)
+    : convError(x, xShape, w, wShape, conv, order, padCode, canSaturate);
+}
+
+function satError(p: number): number {
+  return p > INT16_MAX ? INT16_MAX - p : p < INT16_MIN ? INT16_MIN - p : 0;
+}
+
+function linearError(
+  x: ArrayLike<number>,
+  xShape: readonly number[],
+  w: ArrayLike<number>,
+  wShape: readonly number[],
+  canSaturate: (w1: number, w2: number) => boolean,
+): Float64Array {
+  const K = xShape[xShape.length - 1]!;
+  const [M, wK] = wShape as [number, number];
+  if (wShape.length !== 2 || wK !== K) {
+    throw new Error(
+      `int16 pairs: weight shape [${wShape.join(", ")}] does not match input [${xShape.join(", ")}]`,
+    );
+  }
+  const R = K === 0 ? 0 : x.length / K;
+  const out = new Float64Array(R * M);
+  for (let o = 0; o < M; o++) {
+    const wo = o * K;
+    for (let k = 0; k < K; k += 2) {
+      const w1 = w[wo + k]!;
+      const w2 = k + 1 < K ? w[wo + k + 1]! : 0;
+      if (!canSaturate(w1, w2)) continue;
+      for (let r = 0; r < R; r++) {
+        const xr = r * K + k;
+        const p = x[xr]! * w1 + (k + 1 < K ? x[xr + 1]! * w2 : 0);
+        const e = satError(p);
+        if (e !== 0) out[r * M + o]! += e;
+      }
+    }
+  }
+  return out;
+}
+
+function convError(
+  x: ArrayLike<number>,
+  xShape: readonly number[],
+  w: ArrayLike<number>,
+  wShape: readonly number[],
+  conv: PairConvOptions,
+  order: Int16PairOrder,
+  padCode: number,
+  canSaturate: (w1: number, w2: number) => boolean,
+): Float64Array {
+  const [N, C, H, W] = xShape as [number, number, number, number];
+  const [M, Cg, kH, kW] = wShape as [number, number, number, number];
+  const groups = conv.groups ?? 1;
+  if (xShape.length !== 4 || wShape.length !== 4 || Cg * groups !== C || M % groups !== 0) {
+    throw new Error(
+      `int16 pairs: weight shape [${wShape.join(", ")}] (groups ${groups}) does not match input [${xShape.join(", ")}]`,
+    );
+  }
+  const [sH, sW] = pair(conv.stride, 1);
+  const [pH, pW] = pair(conv.padding, 0);
+  const [dH, dW] = pair(conv.dilation, 1);
+  const Hout = Math.floor((H + 2 * pH - dH * (kH - 1) - 1) / sH) + 1;
+  const Wout = Math.floor((W + 2 * pW - dW * (kW - 1) - 1) / sW) + 1;
+  const P = Hout * Wout;
+  const taps = kH * kW;
+  const K = Cg * taps;
+  const Mg = M / groups;
+  // Reduction index k → (channel within the group, kernel row, kernel column), in the kernel's order.
+  const kc = new Int32Array(K);
+  const ky = new Int32Array(K);
+  const kx = new Int32Array(K);
+  for (let k = 0; k < K; k++) {
+    const c = order === "kh-kw-c" ? k % Cg : Math.floor(k / taps);
+    const t = order === "kh-kw-c" ? Math.floor(k / Cg) : k % taps;
+    kc[k] = c;
+    ky[k] = Math.floor(t / kW);
+    kx[k] = t % kW;
+  }
+  const out = new Float64Array(N * M * P);
+  /** The code tap k reads for output (n, oh, ow) of group g: the input, or the zero point outside it. */
+  const code = (n: number, g: number, k: number, oh: number, ow: number): number => {
+    const ih = oh * sH - pH + ky[k]! * dH;
+    const iw = ow * sW - pW + kx[k]! * dW;
+    if (ih < 0 || ih >= H || iw < 0 || iw >= W) return padCode;
+    return x[((n * C + g * Cg + kc[k]!) * H + ih) * W + iw]!;
+  };
+  for (let o = 0; o < M; o++) {
+    const g = Math.floor(o / Mg);
+    const wo = o * K;
+    // The weight of reduction index k is stored at (c, kh, kw).
+    const wk = (k: number) => w[wo + (kc[k]! * kH + ky[k]!) * kW + kx[k]!]!;
+    for (let k = 0; k < K; k += 2) {
+      const w1 = wk(k);
+      const second = k + 1 < K;
+      const w2 = second ? wk(k + 1) : 0;
+      if (!canSaturate(w1, w2)) continue;
+      for (let n = 0; n < N; n++) {
+        const base = (n * M + o) * P;
+        for (let oh = 0; oh < Hout; oh++) {
+          for (let ow = 0; ow < Wout; ow++) {
+            const p = code(n, g, k, oh, ow) * w1 + (second ? code(n, g, k + 1, oh, ow) * w2 : 0);
+            const e = satError(p);
+            if (e !== 0) out[base + oh * Wout + ow]! += e;
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The integer codes of values on a grid: clamp(round(v / s) + z), per tensor or per channel on axis 0. */
+function codesOf(values: Float32Array, shape: readonly number[], q: QParams, grid: GridSpec): Float64Array {
+  const { qmin, qmax } = qRange(grid);
+  const channels = q.scale.length;
+  const inner = channels === 1 ? values.length : values.length / shape[0]!;
+  if (channels !== 1 && channels !== shape[0]) {
+    throw new Error(
+      `int16 pairs: ${channels} scales for a tensor of shape [${shape.join(", ")}] (per-channel grids must be on axis 0)`,
+    );
+  }
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const c = channels === 1 ? 0 : Math.floor(i / inner);
+    const v = Math.round(values[i]! / q.scale[c]!) + q.zeroPoint[c]!;
+    out[i] = Math.min(Math.max(v, qmin), qmax);
+  }
+  return out;
+}
+
+/**
+ * The real-valued correction s_x·s_w[o]·Σ_pairs (sat16(p) − p) for a Linear (`conv` null) or Conv2d
+ * layer whose fake-quantized input `x` (on `xGrid` with `xq`, per tensor) and weight `w` (on `wGrid` with
+ * `wq`, per tensor or per output channel) are given, shaped like the layer's output; null when no pair
+ * saturates.
+ */
+export function int16PairSaturationCorrection(
+  x: T.Tensor,
+  xq: QParams,
+  xGrid: GridSpec,
+  w: T.Tensor,
+  wq: QParams,
+  wGrid: GridSpec,
+  conv: PairConvOptions | null,
+  order: Int16PairOrder,
+): T.Tensor | null {
+  if (xq.scale.length !== 1) throw new Error("int16 pairs: the activation grid must be per tensor");
+  const xCodes = codesOf(float32Values(x), x.shape, xq, xGrid);
+  const wCodes = codesOf(float32Values(w), w.shape, wq, wGrid);
+  const err = int16PairSaturationError(xCodes, x.shape, wCodes, w.shape, conv, order, xq.zeroPoint[0]!);
+  if (!err.some((e) => e !== 0)) return null;
+  const M = w.shape[0]!;
+  const shape =
+    conv === null
+      ? [...x.shape.slice(0, -1), M]
+      : T.conv2dOutputShape(x.shape, w.shape, conv as T.Conv2dOptions);
+  const inner = conv === null ? 1 : shape[2]! * shape[3]!;
+  const sx = xq.scale[0]!;
+  const out = new Float32Array(err.length);
+  for (let i = 0; i < err.length; i++) {
+    if (err[i] === 0) continue;
+    const o = Math.floor(i / inner) % M;
+    out[i] = err[i]! * sx * wq.scale[wq.scale.length === 1 ? 0 : o]!;
+  }
+  return T.fromData(out, shape);
+}
+
+/** The qparams a point quantizes with right now (LSQ's learned ones, or the observed/range ones). */
+function currentQParams(p: QuantPoint): QParams | null {
+  return p.scale ? p.info().qparams : p.qparams;
+}
+
+/**
+ * Install the correction on one Linear/Conv2d layer of a model being prepared for QAT: an input hook
+ * keeps the fake-quantized input, `weight` wraps the layer's weight quantizer to keep the
+ * fake-quantized (and BN-folded) weight, and an output hook adds λ·correction to the layer's output.
+ * Installed before any other output hook of the layer (the BatchNorm fold's), so the correction joins
+ * the convolution's own sum. With λ < 1 the codes are those of the blended tensors, and the correction
+ * is blended like every other quantization error; at λ = 1 it is exact. `undo` records how to take the
+ * hooks out again.
+ */
+export function installInt16PairSaturation(
+  layer: nn.Linear | nn.Conv2d,
+  order: Int16PairOrder,
+  source: QuantPoint,
+  weight: QuantPoint,
+  ctx: QuantContext,
+  undo: (step: () => void) => void,
+): (quantizedWeight: Variable) => Variable {
+  let x: Variable | null = null;
+  let w: Variable | null = null;
+  const conv = "options" in layer ? (layer.options as PairConvOptions) : null;
+  const prevIn = layer.hooks.input;
+  const prevOut = layer.hooks.output;
+  layer.hooks.input = (v) => {
+    x = prevIn ? prevIn(v) : v;
+    return x;
+  };
+  const addCorrection = (y: Variable): Variable => {
+    const lambda = ctx.lambda;
+    const xq = currentQParams(source);
+    const wq = currentQParams(weight);
+    if (lambda === 0 || x === null || w === null || xq === null || wq === null) return y;
+    const c = int16PairSaturationCorrection(x.data, xq, source.grid, w.data, wq, weight.grid, conv, order);
+    if (c === null) return y;
+    const scaled = lambda === 1 ? c : T.mul(c, lambda);
+    return ops.add(y, new Variable(scaled));
+  };
+  layer.hooks.output = prevOut ? (y) => addCorrection(prevOut(y)) : addCorrection;
+  undo(() => {
+    layer.hooks.input = prevIn;
+    layer.hooks.output = prevOut;
+  });
+  return (quantizedWeight) => {
+    w = quantizedWeight;
+    return quantizedWeight;
+  };
+}
