@@ -9,6 +9,11 @@
  *   3×3, padding 1, batch 64; per-channel symmetric int8 weights, int32 bias, uint8 out) against
  *   QLinearConv.
  *
+ * Every npu-sim call runs on the active tensor backend (`QT_BACKEND`, default `wasm` where SIMD runs,
+ * where the GEMM's sums come from the WebAssembly int8 GEMM); the `gemmInt` 512³ case is also timed
+ * with the backend forced to `js` (npu-sim's TypeScript GEMM), with and without x86 int16 pair
+ * saturation (ORT has no pair-saturating op; MatMulInteger is the reference time there).
+ *
  * Weights are initializers (ORT prepacks them when the session is built), activations are fed per
  * call. ORT's time includes its JavaScript binding (tensor wrapping, the async call, output copy).
  * Each pair of implementations is called alternately; the line reports each side's median, GOP/s
@@ -35,7 +40,7 @@ import {
   prepareOutputStage,
 } from "@quant-trim/npu-sim";
 import { encodeModel, graph } from "@quant-trim/onnx";
-import { Rng } from "@quant-trim/tensor";
+import { getBackend, Rng, withBackend } from "@quant-trim/tensor";
 import * as ort from "onnxruntime-node";
 import { emit, round } from "./harness.js";
 
@@ -212,6 +217,12 @@ const gemmOps = 2 * M * N * K;
 const requantVsQLinear = await interleaved(oursGemmRequant, ortQLinearMatMul, 15, 1500);
 const requantVsInteger = await interleaved(oursGemmRequant, ortMatMulInteger, 15, 500);
 const plainVsInteger = await interleaved(oursGemm, ortMatMulInteger, 15, 500);
+// The same call with the tensor backend forced to `js`: npu-sim's TypeScript GEMM (on `wasm`, the default
+// where SIMD runs, the sums come from the WebAssembly int8 GEMM), and that GEMM with x86 pair saturation.
+const plainJsVsInteger = await interleaved(() => withBackend("js", oursGemm), ortMatMulInteger, 9, 500);
+const oursGemmPairs = () => gemmInt(a, b, { out: accOut, pairSaturation: true });
+const pairsVsInteger = await interleaved(oursGemmPairs, ortMatMulInteger, 15, 500);
+const pairsJsVsInteger = await interleaved(() => withBackend("js", oursGemmPairs), ortMatMulInteger, 9, 500);
 
 /* --- MNIST CNN convolutions --------------------------------------------------------------------- */
 
@@ -305,6 +316,9 @@ writeFileSync(
         requantVsQLinearMatMul: requantVsQLinear.samples,
         requantVsMatMulInteger: requantVsInteger.samples,
         int32VsMatMulInteger: plainVsInteger.samples,
+        int32JsVsMatMulInteger: plainJsVsInteger.samples,
+        pairsVsMatMulInteger: pairsVsInteger.samples,
+        pairsJsVsMatMulInteger: pairsJsVsInteger.samples,
       },
       conv: convSamples,
     },
@@ -316,6 +330,7 @@ writeFileSync(
 const headline = report(requantVsQLinear, gemmOps);
 emit("npu-sim", {
   threads: 1,
+  backend: getBackend(),
   onnxruntime: ort.env.versions.node,
   gemm512: {
     "gemmIntRequantized (per-channel u8) vs QLinearMatMul": headline,
@@ -324,6 +339,12 @@ emit("npu-sim", {
       gemmOps,
     ),
     "gemmInt (int32) vs MatMulInteger": report(plainVsInteger, gemmOps),
+    "gemmInt (int32), js backend vs MatMulInteger": report(plainJsVsInteger, gemmOps),
+    "gemmInt (int32, x86 int16 pair saturation) vs MatMulInteger": report(pairsVsInteger, gemmOps),
+    "gemmInt (int32, x86 int16 pair saturation), js backend vs MatMulInteger": report(
+      pairsJsVsInteger,
+      gemmOps,
+    ),
   },
   conv: convResults,
   target: "GEMM 512³ u8×s8, int32 accumulation, per-channel requantization: >= 3 GOP/s",

@@ -811,10 +811,17 @@ function finishSaturating(job: IntGemmJob): void {
   if (job.overflow !== undefined) job.overflow.accumulator += saturated;
 }
 
+/** `pairCorrection` for every output, with the per-column part computed once per column. */
 function addPairCorrections(job: IntGemmJob): void {
-  const { M, N } = job;
+  const { M, N, K } = job;
   const E = exact;
-  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) E[i * N + j] += pairCorrection(job, i, j);
+  const za = job.aZeroPoint;
+  const zps = job.b.zeroPoint;
+  for (let j = 0; j < N; j++) {
+    const zb = zps.length === 1 ? zps[0]! : zps[job.bZeroPointBase + j]!;
+    const columnTerm = -za * colSums[j]! + K * za * zb;
+    for (let i = 0, e = j; i < M; i++, e += N) E[e] += columnTerm - zb * rowSums[i]!;
+  }
 }
 
 /** Columns of B decoded at once by the saturating path. */

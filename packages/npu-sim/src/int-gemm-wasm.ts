@@ -73,24 +73,24 @@ export function wasmExactSums(job: IntGemmJob, exact: Float64Array): boolean {
     a = packed;
   }
 
-  // B as int8 [N, K] in the job's K order, and the zero points it needs (none under pair saturation,
-  // whose raw codes the engine corrects afterwards).
+  // B as int8 [N, K] in the job's K order. Pair saturation multiplies raw codes (the engine adds the
+  // zero-point correction afterwards), so it passes no zero points: an array of zeros would make the
+  // glue compute a correction of zero.
   if (weights.length < N * K) weights = new Int8Array(Math.max(N * K, weights.length * 2));
-  if (zeroPoints.length < N) zeroPoints = new Int32Array(Math.max(N, zeroPoints.length * 2));
   const w = weights.subarray(0, N * K);
-  const zp = zeroPoints.subarray(0, N);
   decodeWeights(job, w);
-  const shift = b.type === "uint8" ? 128 : 0;
-  const perChannel = b.zeroPoint.length !== 1;
-  for (let j = 0; j < N; j++) {
-    zp[j] = job.pairSaturation
-      ? 0
-      : (perChannel ? b.zeroPoint[job.bZeroPointBase + j]! : b.zeroPoint[0]!) - shift;
-  }
-
   if (sums.length < M * N) sums = new Int32Array(Math.max(M * N, sums.length * 2));
   const out = sums.subarray(0, M * N);
-  gemmInt8Wasm(M, N, K, a, job.pairSaturation ? 0 : job.aZeroPoint, w, "NxK", zp, out, job.pairSaturation);
+  if (job.pairSaturation) gemmInt8Wasm(M, N, K, a, 0, w, "NxK", 0, out, true);
+  else {
+    if (zeroPoints.length < N) zeroPoints = new Int32Array(Math.max(N, zeroPoints.length * 2));
+    const zp = zeroPoints.subarray(0, N);
+    const shift = b.type === "uint8" ? 128 : 0;
+    const perChannel = b.zeroPoint.length !== 1;
+    for (let j = 0; j < N; j++)
+      zp[j] = (perChannel ? b.zeroPoint[job.bZeroPointBase + j]! : b.zeroPoint[0]!) - shift;
+    gemmInt8Wasm(M, N, K, a, job.aZeroPoint, w, "NxK", zp, out, false);
+  }
   exact.set(out);
   wasmGemmStats.calls++;
   return true;
