@@ -5,7 +5,11 @@
  *   per-channel);
  * - the convolution and pooling calls of one MNIST CNN training step at batch 64 (conv 1→8 on 28×28,
  *   conv 8→16 on 14×14, 3×3, padding 1, their gradients; 2×2 max pooling and its gradient), and ReLU
- *   with its gradient's `greater(x, 0)` on the first convolution's output.
+ *   with its gradient's `greater(x, 0)` on the first convolution's output;
+ * - the CNN's two conv → ReLU → max-pool blocks at batch 64, fused (`conv2dReluMaxPool` and its
+ *   backward: one masked scatter, then the conv gradients) against the unfused calls autograd makes
+ *   (conv2d, relu, maxPool2d; maxPool2dBackward, greater, mul, conv gradients, the bias sum), forward
+ *   and forward + backward (block 1 needs no dx: its input is the image), on both backends.
  * The weight-gradient cases run after a forward pass of the same x, as autograd calls them, so the
  * wasm backend reuses the forward pass's columns (the js backend rebuilds them either way).
  *
@@ -24,16 +28,21 @@ import {
   conv2d,
   conv2dBackwardInput,
   conv2dBackwardWeight,
+  conv2dReluMaxPool,
+  conv2dReluMaxPoolBackward,
   greater,
   maxPool2d,
   maxPool2dBackward,
+  mul,
   Rng,
   randn,
   relu,
   setBackend,
+  sum,
+  type Tensor,
 } from "@quant-trim/tensor";
 import { emit, round } from "./harness.js";
-import { interleaved, roundRatio } from "./interleave.js";
+import { type InterleavedResult, interleaved, roundRatio } from "./interleave.js";
 
 const rng = new Rng(5);
 const on = (backend: BackendName, fn: () => unknown) => () => {
@@ -116,6 +125,79 @@ for (const name of Object.keys(layer)) {
     speedup: round(roundRatio(lr, `${name} js`, `${name} wasm`)),
   };
 }
+
+/* --- the CNN's conv → ReLU → max-pool blocks, fused against unfused ------------------------------ */
+const pool2 = { kernel: 2 };
+const b2 = randn([16], rng);
+const blocks = [
+  { name: "block1 [64,1,28,28]→8", x: x1, w: w1, b: b1, dx: false },
+  { name: "block2 [64,8,14,14]→16", x: x2, w: w2, b: b2, dx: true },
+];
+const unfusedForward = (x: Tensor, w: Tensor, b: Tensor) => {
+  const c = conv2d(x, w, b, pad1);
+  return { c, p: maxPool2d(relu(c), pool2) };
+};
+const fusion: Record<string, () => unknown> = {};
+for (const k of blocks) {
+  const dp = randn(conv2dReluMaxPool(k.x, k.w, k.b, pad1, pool2).out.shape, rng);
+  fusion[`${k.name} fwd fused`] = () => conv2dReluMaxPool(k.x, k.w, k.b, pad1, pool2);
+  fusion[`${k.name} fwd unfused`] = () => unfusedForward(k.x, k.w, k.b);
+  fusion[`${k.name} fwd+bwd fused`] = () => {
+    const f = conv2dReluMaxPool(k.x, k.w, k.b, pad1, pool2);
+    return conv2dReluMaxPoolBackward(dp, f, k.x, k.w, pad1, { x: k.dx, w: true, bias: true });
+  };
+  fusion[`${k.name} fwd+bwd unfused`] = () => {
+    const { c, p } = unfusedForward(k.x, k.w, k.b);
+    const dc = mul(maxPool2dBackward(dp, p.indices, c.shape), greater(c, 0));
+    return [
+      k.dx ? conv2dBackwardInput(dc, k.w, k.x.shape, pad1) : null,
+      conv2dBackwardWeight(dc, k.x, k.w.shape, pad1),
+      sum(dc, [0, 2, 3]),
+    ];
+  };
+}
+// One interleaved run per fused/unfused pair. Interleaving only rotates the order, so in a longer list
+// each case keeps its predecessor, and a case placed after a garbage-heavy one pays for its collection
+// (measured: the wasm block-2 forward after the js unfused block-1 step ran 2× slower than alone, in
+// samples of 2–16 ms). With two cases and an even number of rounds, each follows itself and the other
+// equally often.
+const fr: InterleavedResult = { wall: {}, cpu: {}, samples: {} };
+for (const backend of ["wasm", "js"] as const) {
+  for (const k of blocks) {
+    for (const pass of ["fwd", "fwd+bwd"]) {
+      const cases = ["fused", "unfused"].map((kind) => {
+        const name = `${k.name} ${pass} ${kind}`;
+        return {
+          name: `${name} ${backend}`,
+          fn: on(backend, fusion[name]!),
+          calls: backend === "wasm" ? 4 : 2,
+        };
+      });
+      const r = interleaved(cases, { rounds: 10, warmupMs: 200 });
+      Object.assign(fr.wall, r.wall);
+      Object.assign(fr.cpu, r.cpu);
+      Object.assign(fr.samples, r.samples);
+    }
+  }
+}
+const cnnBlocks: Record<string, unknown> = {};
+for (const k of blocks) {
+  for (const pass of ["fwd", "fwd+bwd"]) {
+    const entry: Record<string, unknown> = {};
+    for (const backend of ["wasm", "js"]) {
+      const fused = `${k.name} ${pass} fused ${backend}`;
+      const unfused = `${k.name} ${pass} unfused ${backend}`;
+      entry[backend] = {
+        fusedMs: round(fr.wall[fused]! * 1e3),
+        unfusedMs: round(fr.wall[unfused]! * 1e3),
+        // Median over rounds of unfused / fused (> 1: fusion is faster).
+        speedup: round(roundRatio(fr, unfused, fused)),
+        speedupCpuTime: round(roundRatio(fr, unfused, fused, "cpu")),
+      };
+    }
+    cnnBlocks[`${k.name} ${pass}`] = entry;
+  }
+}
 setBackend("wasm");
 
 const met = (k: string) =>
@@ -123,6 +205,7 @@ const met = (k: string) =>
 emit("backend-kernels", {
   fakeQuantize,
   cnnStep,
+  cnnBlocks,
   targets: {
     "fakeQuantizeInto INT8 per-tensor and per-channel >= 800 M elements/s":
       met("per-channel") && met("per-tensor"),

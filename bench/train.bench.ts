@@ -6,7 +6,10 @@
  * - qat: INT8 per-channel weights, INT8 activations, λ = 1 with the masked straight-through gradient,
  *   observers running (before their freeze step, as for the first 80 % of a run);
  * - quant-trim: INT8 PFQ + reverse pruning at a step inside the λ ramp (0 < λ < 1, observers on,
- *   pruning active): the full method.
+ *   pruning active): the full method;
+ * - fp-unfused (cnn only): fp with `nn.setSequentialFusion(false)`, so each Conv2d → ReLU → MaxPool2d
+ *   runs as three ops instead of the fused `convReluMaxPool` the fp step uses (QAT steps never fuse);
+ *   `fusionSpeedup` is the median per-round ratio unfused / fused.
  * Each case owns its model and optimizer and steps through different shuffled MNIST batches of 64.
  * Cases run interleaved (see interleave.ts): every round times a block of steps of each case, so load
  * from other processes hits all cases of a round alike; speed-ups are medians of per-round ratios.
@@ -18,7 +21,7 @@
  * Run: `npx tsx --conditions=source bench/train.bench.ts` (or `npm run bench -- train`).
  */
 import { loadavg } from "node:os";
-import { Adam, type Module, ops, Variable } from "@quant-trim/autograd";
+import { Adam, type Module, nn, ops, Variable } from "@quant-trim/autograd";
 import { batches, buildModel, type QuantTrimRun, quantTrim } from "@quant-trim/recipes";
 import { MNIST_CLASSES, MNIST_SAMPLE_SHAPE, standardizedSplit } from "@quant-trim/recipes/node";
 import { type BackendName, Rng, setBackend } from "@quant-trim/tensor";
@@ -34,7 +37,7 @@ const { train } = standardizedSplit(0);
 const data = [...batches(train, BATCH, new Rng(1), { dropLast: true })];
 
 type Arch = "mlp" | "cnn";
-type Recipe = "fp" | "qat" | "quant-trim";
+type Recipe = "fp" | "qat" | "quant-trim" | "fp-unfused";
 
 interface Stepper {
   step: () => number;
@@ -47,7 +50,7 @@ function stepper(arch: Arch, recipe: Recipe, backend: BackendName): Stepper {
   setBackend(backend);
   const model: Module = buildModel(arch, { inputShape: MNIST_SAMPLE_SHAPE, classes: MNIST_CLASSES, seed: 0 });
   const run: QuantTrimRun | null =
-    recipe === "fp"
+    recipe === "fp" || recipe === "fp-unfused"
       ? null
       : quantTrim(model, {
           recipe,
@@ -60,9 +63,11 @@ function stepper(arch: Arch, recipe: Recipe, backend: BackendName): Stepper {
   const opt = new Adam(model.parameters(), { lr: 1e-3 });
   let count = 0;
   let prune = 0;
+  const fuse = recipe !== "fp-unfused";
   return {
     step: () => {
       setBackend(backend);
+      nn.setSequentialFusion(fuse);
       // Stay inside the timed window of the λ clock (no freeze step, no end of the ramp).
       const step = FIRST_STEP + (count % 200);
       const b = data[count % data.length]!;
@@ -85,7 +90,8 @@ function stepper(arch: Arch, recipe: Recipe, backend: BackendName): Stepper {
 const out: Record<string, unknown> = {};
 const sanity: Record<string, unknown> = {};
 for (const arch of ["mlp", "cnn"] as const) {
-  const recipes: Recipe[] = ["fp", "qat", "quant-trim"];
+  const recipes: Recipe[] =
+    arch === "cnn" ? ["fp", "qat", "quant-trim", "fp-unfused"] : ["fp", "qat", "quant-trim"];
   const steppers = new Map<string, Stepper>();
   for (const recipe of recipes) {
     for (const backend of ["js", "wasm"] as const)
@@ -129,6 +135,16 @@ for (const arch of ["mlp", "cnn"] as const) {
       wasm: round(roundRatio(r, "quant-trim wasm", "fp wasm")),
     },
     reversePruningShareOfQuantTrimStep: { js: pruneShare("js"), wasm: pruneShare("wasm") },
+    ...(arch === "cnn"
+      ? {
+          fusionSpeedup: {
+            js: round(roundRatio(r, "fp-unfused js", "fp js")),
+            wasm: round(roundRatio(r, "fp-unfused wasm", "fp wasm")),
+            jsCpuTime: round(roundRatio(r, "fp-unfused js", "fp js", "cpu")),
+            wasmCpuTime: round(roundRatio(r, "fp-unfused wasm", "fp wasm", "cpu")),
+          },
+        }
+      : {}),
     rounds: r.samples["fp wasm"]!.wall.length,
     wasmFpStepMsSpread: [
       round(Math.min(...r.samples["fp wasm"]!.wall) * 1e3),
@@ -138,6 +154,7 @@ for (const arch of ["mlp", "cnn"] as const) {
   };
 }
 setBackend("wasm");
+nn.setSequentialFusion(true);
 
 const speedup = (arch: Arch) => (out[arch] as Record<Recipe, { wasmSpeedup: number }>).fp.wasmSpeedup;
 emit("train", {

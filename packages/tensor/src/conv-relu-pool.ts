@@ -17,6 +17,10 @@
  * one). The gradient wrt c equals the unfused mul(scatter(g), greater(c, 0)) wherever the latter is
  * finite; where ReLU clipped, the fused op passes exactly nothing, while the unfused product of an
  * infinite or NaN upstream gradient with the mask's 0 is NaN.
+ *
+ * The masked scatter has only the `js` kernel: like maxPool2dBackward (see wasm/pool-kernel.ts) it is
+ * one pass of scattered adds into a fresh array, which a wasm kernel would have to surround with copies
+ * of dy, out, the indices and the result across the boundary.
  */
 import { defineKernel } from "./backend/registry.js";
 import {
