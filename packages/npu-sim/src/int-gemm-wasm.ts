@@ -15,9 +15,9 @@ import type { IntGemmJob } from "./int-gemm-engine.js";
  *   codes and zero points).
  * - pair saturation: Σ of int16-clamped pair sums of raw codes, in the same K order (pairs k = 2j,
  *   2j + 1 of the job's reduction order; an odd K's last product pairs with 0), bounded by
- *   ⌈K/2⌉ · 32 768 < 2^31. The kernel clamps pairs but cannot count them, so when the caller asks for
- *   overflow counts under pair saturation the call stays on the TypeScript path, which counts every
- *   clamped pair. (Accumulator overflow counts come from the finishing pass on both paths.)
+ *   ⌈K/2⌉ · 32 768 < 2^31. When the caller counts overflow events, the kernel's counting variant
+ *   counts the clamped pairs (the same pairs the TypeScript path counts: padding lanes multiply zeros
+ *   and never clamp). Accumulator overflow counts come from the engine's finishing pass on both paths.
  *
  * Weights reach the kernel as an int8 [N, K] matrix in the job's K order: int8, int4 and uint4 codes
  * as they are (4-bit ones unpacked; their zero points fit int8 too); uint8 codes and zero points
@@ -43,7 +43,6 @@ export function wasmExactSums(job: IntGemmJob, exact: Float64Array): boolean {
   const { M, N, K, b } = job;
   if (M === 0 || N === 0 || K === 0) return false;
   if (job.pairSaturation) {
-    if (job.overflow !== undefined) return false; // int16 pair counts: only the TS path counts them
     if (Math.ceil(K / 2) * 32768 > INT32_MAX) return false;
   } else {
     const [aLo, aHi] = job.aData instanceof Uint8Array ? [0, 255] : [-128, 127];
@@ -81,8 +80,14 @@ export function wasmExactSums(job: IntGemmJob, exact: Float64Array): boolean {
   decodeWeights(job, w);
   if (sums.length < M * N) sums = new Int32Array(Math.max(M * N, sums.length * 2));
   const out = sums.subarray(0, M * N);
-  if (job.pairSaturation) gemmInt8Wasm(M, N, K, a, 0, w, "NxK", 0, out, true);
-  else {
+  if (job.pairSaturation) {
+    if (job.overflow === undefined) gemmInt8Wasm(M, N, K, a, 0, w, "NxK", 0, out, true);
+    else {
+      const count = { saturatedPairs: 0 };
+      gemmInt8Wasm(M, N, K, a, 0, w, "NxK", 0, out, true, count);
+      job.overflow.int16Pairs += count.saturatedPairs;
+    }
+  } else {
     if (zeroPoints.length < N) zeroPoints = new Int32Array(Math.max(N, zeroPoints.length * 2));
     const zp = zeroPoints.subarray(0, N);
     const shift = b.type === "uint8" ? 128 : 0;

@@ -26,7 +26,7 @@ export * from "./rng.js";
 export * from "./tensor.js";
 export * from "./views.js";
 
-export { gemmInt8Wasm, type Int8BLayout } from "./wasm/gemm-int8.js";
+export { gemmInt8Wasm, type Int8BLayout, type Int8PairCount } from "./wasm/gemm-int8.js";
 
 // Registers the wasm backend's kernels (the module itself is assembled on first use).
 import "./wasm/register.js";

@@ -11,6 +11,9 @@
  * With `saturate` set, every pair sum is clamped to [−32768, 32767] before it is accumulated: the int16
  * saturation of x86's `vpmaddubsw`, which multiplies u8 by s8 and adds adjacent products (k = 2j and 2j+1
  * from k = 0, an odd K's last product paired with 0). Accumulation is int32 and wraps on overflow.
+ * With `counts` also set (a byte address), the clamped pair sums are counted (a lane mask per compare,
+ * subtracted from a vector of counters) and their number added to the int32 at `counts`: npu-sim
+ * reports them as overflow events. The counting loop is a separate copy, so the others pay nothing.
  */
 import type { FunctionBuilder, Local, WasmModuleBuilder } from "./assembler.js";
 
@@ -53,7 +56,10 @@ export interface GemmInt8Exports {
     K: number,
     dst: number,
   ) => void;
-  /** C[mc×nc] (int32, byte row stride ldc) = (accumulate ? C : 0) + A·B over kc (even) values of k. */
+  /**
+   * C[mc×nc] (int32, byte row stride ldc) = (accumulate ? C : 0) + A·B over kc (even) values of k.
+   * With `saturate` and a non-zero `counts`, adds the number of clamped pair sums to the int32 at counts.
+   */
   [INT8_MACRO]: (
     ap: number,
     bp: number,
@@ -65,6 +71,7 @@ export interface GemmInt8Exports {
     accumulate: number,
     saturate: number,
     tile: number,
+    counts: number,
   ) => void;
 }
 
@@ -200,9 +207,9 @@ function emitMacro(m: WasmModuleBuilder): void {
   const H = NR / 4;
   m.addFunction(
     INT8_MACRO,
-    ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"],
+    ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"],
     [],
-    (f, ap, bp, c, mc, nc, kc, ldc, accumulate, saturate, tile) => {
+    (f, ap, bp, c, mc, nc, kc, ldc, accumulate, saturate, tile, counts) => {
       const j = f.local("i32");
       const i = f.local("i32");
       const nr = f.local("i32");
@@ -225,8 +232,11 @@ function emitMacro(m: WasmModuleBuilder): void {
       const hi = f.local("v128");
       f.i32x4Const([-32768, -32768, -32768, -32768]).set(lo);
       f.i32x4Const([32767, 32767, 32767, 32767]).set(hi);
+      const d = f.local("v128");
+      const cnt = f.local("v128");
+      f.i32x4Const([0, 0, 0, 0]).set(cnt);
 
-      const loop = (sat: boolean) => {
+      const loop = (sat: boolean, count = false) => {
         f.loop((top) => {
           for (let h = 0; h < H; h++)
             f.get(pb)
@@ -238,8 +248,16 @@ function emitMacro(m: WasmModuleBuilder): void {
               .set(a);
             for (let h = 0; h < H; h++) {
               const x = acc[row]![h]!;
-              f.get(x).get(a).get(b[h]!).simd("i32x4_dot_i16x8_s");
-              if (sat) f.get(lo).simd("i32x4_max_s").get(hi).simd("i32x4_min_s");
+              if (count) {
+                // cnt −= (d > 32767) + (d < −32768) as lane masks (−1 where true)
+                f.get(a).get(b[h]!).simd("i32x4_dot_i16x8_s").set(d);
+                f.get(cnt).get(d).get(hi).simd("i32x4_gt_s").simd("i32x4_sub");
+                f.get(d).get(lo).simd("i32x4_lt_s").simd("i32x4_sub").set(cnt);
+                f.get(x).get(d).get(lo).simd("i32x4_max_s").get(hi).simd("i32x4_min_s");
+              } else {
+                f.get(x).get(a).get(b[h]!).simd("i32x4_dot_i16x8_s");
+                if (sat) f.get(lo).simd("i32x4_max_s").get(hi).simd("i32x4_min_s");
+              }
               f.simd("i32x4_add").set(x);
             }
           }
@@ -263,7 +281,11 @@ function emitMacro(m: WasmModuleBuilder): void {
           f.get(bStrip).set(pb);
           f.get(kc).set(k);
           f.get(saturate).ifElse(
-            () => loop(true),
+            () =>
+              f.get(counts).ifElse(
+                () => loop(true, true),
+                () => loop(true),
+              ),
             () => loop(false),
           );
           f.get(i).get(ldc).i32("mul").get(c).i32("add").get(j).i32Const(2).i32("shl").i32("add").set(cRow);
@@ -339,6 +361,13 @@ function emitMacro(m: WasmModuleBuilder): void {
           .i32("mul")
           .i32("add")
           .set(bStrip);
+      });
+      // *counts += the four lanes of cnt (each at most 8 per k-pair and tile: far below 2^31 per call)
+      f.get(counts).ifElse(() => {
+        f.get(counts);
+        f.get(counts).mem("i32_load");
+        for (let l = 0; l < 4; l++) f.get(cnt).lane("i32x4_extract_lane", l).i32("add");
+        f.mem("i32_store");
       });
     },
   );

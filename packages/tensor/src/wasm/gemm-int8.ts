@@ -13,7 +13,8 @@
  * pair sum clamped to [−32768, 32767] before int32 accumulation; the zero points enter afterwards as the
  * exact correction −a_zp·Σ_k B[k, j] − b_zp[j]·Σ_k A[i, k] + K·a_zp·b_zp[j], as x86 kernels add row and
  * column sums instead of subtracting zero points from the operands. (Same definition as npu-sim's
- * `gemmInt` with a 32-bit wrapping accumulator.)
+ * `gemmInt` with a 32-bit wrapping accumulator.) Given `pairCount`, the number of pair sums that were
+ * clamped is added to `pairCount.saturatedPairs` (npu-sim reports them as overflow events).
  */
 import { INT8_MACRO, INT8_MR, INT8_NR, INT8_PACK_A, INT8_PACK_B } from "./gemm-int8-kernel.js";
 import { wasmRuntime } from "./runtime.js";
@@ -27,6 +28,11 @@ const N_BLOCK = 1024;
 
 export type Int8BLayout = "KxN" | "NxK";
 
+/** Where `gemmInt8Wasm` adds how many int16 pair sums it clamped. */
+export interface Int8PairCount {
+  saturatedPairs: number;
+}
+
 export function gemmInt8Wasm(
   M: number,
   N: number,
@@ -38,6 +44,7 @@ export function gemmInt8Wasm(
   bZeroPoints: Int32Array | number,
   out: Int32Array,
   pairSaturation = false,
+  pairCount?: Int8PairCount,
 ): Int32Array {
   const fn = "gemmInt8Wasm";
   for (const [name, v] of [
@@ -83,6 +90,12 @@ export function gemmInt8Wasm(
     throw new Error(`${fn}: bZeroPoints must be an integer in [-128, 127], got ${bZeroPoints}`);
   }
   if (typeof pairSaturation !== "boolean") throw new Error(`${fn}: pairSaturation must be a boolean`);
+  if (
+    pairCount !== undefined &&
+    (pairCount === null || typeof pairCount !== "object" || typeof pairCount.saturatedPairs !== "number")
+  ) {
+    throw new Error(`${fn}: pairCount must be an object { saturatedPairs: number }`);
+  }
   if (pairSaturation && !unsigned) {
     throw new Error(`${fn}: pairSaturation models u8 × s8 (vpmaddubsw): A must be a Uint8Array`);
   }
@@ -106,7 +119,13 @@ export function gemmInt8Wasm(
   const aPack = heap.alloc(Math.min(M_BLOCK, roundUp(M, INT8_MR)) * kcMax * 2);
   const bPack = heap.alloc(Math.min(N_BLOCK, roundUp(N, INT8_NR)) * kcMax * 2);
   const tile = heap.alloc(INT8_MR * INT8_NR * 4);
+  // The kernel counts clamped pairs into one int32, read and cleared after every call (one call's count
+  // stays far below 2^31; a whole GEMM's need not).
+  const counting = pairSaturation && pairCount !== undefined;
+  const countPtr = heap.alloc(4);
+  let saturated = 0;
   try {
+    heap.i32()[countPtr >> 2] = 0;
     heap.u8().set(unsigned ? A : new Uint8Array(A.buffer, A.byteOffset, A.length), aRaw);
     heap.i8().set(B, bRaw);
     // Pair saturation packs raw codes and corrects afterwards; otherwise zero points go into the packing.
@@ -133,12 +152,19 @@ export function gemmInt8Wasm(
             pc > 0 ? 1 : 0,
             pairSaturation ? 1 : 0,
             tile,
+            counting ? countPtr : 0,
           );
+          if (counting) {
+            const i32c = heap.i32();
+            saturated += i32c[countPtr >> 2]!;
+            i32c[countPtr >> 2] = 0;
+          }
         }
       }
     }
     out.set(heap.i32().subarray(c >> 2, (c >> 2) + M * N));
   } finally {
+    heap.release(countPtr);
     heap.release(tile);
     heap.release(bPack);
     heap.release(aPack);
@@ -147,6 +173,7 @@ export function gemmInt8Wasm(
     heap.release(bRaw);
     heap.release(aRaw);
   }
+  if (counting) pairCount.saturatedPairs += saturated;
   if (pairSaturation && (aZeroPoint !== 0 || zps !== null || bZeroPoints !== 0)) {
     applyZeroPointCorrection(M, N, K, A, aZeroPoint, B, bLayout, zpOf, out);
   }
