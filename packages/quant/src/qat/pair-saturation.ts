@@ -77,8 +77,9 @@ function pair(v: number | readonly [number, number] | undefined, d: number): [nu
  * Σ_pairs (sat16(p) − p) for every output of a Linear (`conv` null: x [..., K], w [M, K], result
  * [..., M]) or a convolution (x [N, C, H, W], w [M, C/groups, kH, kW], result [N, M, Hout, Wout]), from
  * raw integer codes. `padCode` is what padding taps read (the activation zero point). Exact integers.
- * Only pairs that can leave int16 for some activation code present are visited, so a layer whose
- * weights cannot saturate costs one pass over its weights.
+ * Only pairs that can leave int16 are visited: a pair is skipped (for a whole Linear layer, or per image
+ * of a convolution) when the largest |code| its two inputs hold bounds |p| by 32767, so a layer whose
+ * weights or activations are too small costs one pass over each.
  */
 export function int16PairSaturationError(
   x: ArrayLike<number>,
@@ -89,38 +90,32 @@ export function int16PairSaturationError(
   order: Int16PairOrder,
   padCode: number,
 ): Float64Array {
-  // The largest |code| any product can see, and whether every code is ≥ 0 (uint8): then a pair of
-  // weights of opposite signs cannot leave int16 (|p| ≤ max|qx|·max(|w|, |w'|) ≤ 255·128).
-  let maxAbs = Math.abs(padCode);
-  let nonNegative = padCode >= 0;
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (v < 0) nonNegative = false;
-    const a = Math.abs(v);
-    if (a > maxAbs) maxAbs = a;
-  }
-  const canSaturate = (w1: number, w2: number): boolean => {
-    const bound =
-      nonNegative && w1 * w2 < 0
-        ? maxAbs * Math.max(Math.abs(w1), Math.abs(w2))
-        : maxAbs * (Math.abs(w1) + Math.abs(w2));
-    return bound > INT16_MAX;
-  };
+  const codes = x instanceof Float64Array ? x : Float64Array.from(x);
+  const weights = w instanceof Float64Array ? w : Float64Array.from(w);
   return conv === null
-    ? linearError(x, xShape, w, wShape, canSaturate)
-    : convError(x, xShape, w, wShape, conv, order, padCode, canSaturate);
+    ? linearError(codes, xShape, weights, wShape)
+    : convError(codes, xShape, weights, wShape, conv, order, padCode);
 }
 
 function satError(p: number): number {
   return p > INT16_MAX ? INT16_MAX - p : p < INT16_MIN ? INT16_MIN - p : 0;
 }
 
+/**
+ * Whether a pair can leave int16 given the largest |code| of each input (m1, m2) and whether codes are
+ * never negative (uint8): then weights of opposite signs give |p| ≤ max(m1·|w1|, m2·|w2|) ≤ 255·128.
+ */
+function canSaturate(m1: number, w1: number, m2: number, w2: number, nonNegative: boolean): boolean {
+  const a = m1 * Math.abs(w1);
+  const b = m2 * Math.abs(w2);
+  return (nonNegative && w1 * w2 < 0 ? Math.max(a, b) : a + b) > INT16_MAX;
+}
+
 function linearError(
-  x: ArrayLike<number>,
+  x: Float64Array,
   xShape: readonly number[],
-  w: ArrayLike<number>,
+  w: Float64Array,
   wShape: readonly number[],
-  canSaturate: (w1: number, w2: number) => boolean,
 ): Float64Array {
   const K = xShape[xShape.length - 1]!;
   const [M, wK] = wShape as [number, number];
@@ -130,18 +125,28 @@ function linearError(
     );
   }
   const R = K === 0 ? 0 : x.length / K;
+  // Largest |code| of each input feature over the rows.
+  const maxAbs = new Float64Array(K + 1);
+  let nonNegative = true;
+  for (let r = 0, i = 0; r < R; r++) {
+    for (let k = 0; k < K; k++, i++) {
+      const v = x[i]!;
+      if (v < 0) nonNegative = false;
+      const a = Math.abs(v);
+      if (a > maxAbs[k]!) maxAbs[k] = a;
+    }
+  }
   const out = new Float64Array(R * M);
   for (let o = 0; o < M; o++) {
     const wo = o * K;
     for (let k = 0; k < K; k += 2) {
       const w1 = w[wo + k]!;
       const w2 = k + 1 < K ? w[wo + k + 1]! : 0;
-      if (!canSaturate(w1, w2)) continue;
-      for (let r = 0; r < R; r++) {
-        const xr = r * K + k;
-        const p = x[xr]! * w1 + (k + 1 < K ? x[xr + 1]! * w2 : 0);
-        const e = satError(p);
-        if (e !== 0) out[r * M + o]! += e;
+      if (!canSaturate(maxAbs[k]!, w1, maxAbs[k + 1]!, w2, nonNegative)) continue;
+      const second = k + 1 < K;
+      for (let r = 0, xr = k, d = o; r < R; r++, xr += K, d += M) {
+        const p = x[xr]! * w1 + (second ? x[xr + 1]! * w2 : 0);
+        if (p > INT16_MAX || p < INT16_MIN) out[d]! += satError(p);
       }
     }
   }
@@ -149,14 +154,13 @@ function linearError(
 }
 
 function convError(
-  x: ArrayLike<number>,
+  x: Float64Array,
   xShape: readonly number[],
-  w: ArrayLike<number>,
+  w: Float64Array,
   wShape: readonly number[],
   conv: PairConvOptions,
   order: Int16PairOrder,
   padCode: number,
-  canSaturate: (w1: number, w2: number) => boolean,
 ): Float64Array {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [M, Cg, kH, kW] = wShape as [number, number, number, number];
@@ -172,13 +176,28 @@ function convError(
   const Hout = Math.floor((H + 2 * pH - dH * (kH - 1) - 1) / sH) + 1;
   const Wout = Math.floor((W + 2 * pW - dW * (kW - 1) - 1) / sW) + 1;
   const P = Hout * Wout;
+  const plane = H * W;
   const taps = kH * kW;
   const K = Cg * taps;
   const Mg = M / groups;
+  // Largest |code| per image and channel (padding reads the zero point, so it counts where there is any).
+  const maxAbs = new Float64Array(N * C);
+  let nonNegative = padCode >= 0;
+  const padded = pH > 0 || pW > 0;
+  for (let nc = 0; nc < N * C; nc++) {
+    let m = padded ? Math.abs(padCode) : 0;
+    for (let i = nc * plane, end = i + plane; i < end; i++) {
+      const v = x[i]!;
+      if (v < 0) nonNegative = false;
+      const a = Math.abs(v);
+      if (a > m) m = a;
+    }
+    maxAbs[nc] = m;
+  }
   // Reduction index k → (channel within the group, kernel row, kernel column), in the kernel's order.
-  const kc = new Int32Array(K);
-  const ky = new Int32Array(K);
-  const kx = new Int32Array(K);
+  const kc = new Int32Array(K + 1);
+  const ky = new Int32Array(K + 1);
+  const kx = new Int32Array(K + 1);
   for (let k = 0; k < K; k++) {
     const c = order === "kh-kw-c" ? k % Cg : Math.floor(k / taps);
     const t = order === "kh-kw-c" ? Math.floor(k / Cg) : k % taps;
@@ -187,30 +206,41 @@ function convError(
     kx[k] = t % kW;
   }
   const out = new Float64Array(N * M * P);
-  /** The code tap k reads for output (n, oh, ow) of group g: the input, or the zero point outside it. */
-  const code = (n: number, g: number, k: number, oh: number, ow: number): number => {
-    const ih = oh * sH - pH + ky[k]! * dH;
-    const iw = ow * sW - pW + kx[k]! * dW;
-    if (ih < 0 || ih >= H || iw < 0 || iw >= W) return padCode;
-    return x[((n * C + g * Cg + kc[k]!) * H + ih) * W + iw]!;
-  };
   for (let o = 0; o < M; o++) {
     const g = Math.floor(o / Mg);
     const wo = o * K;
-    // The weight of reduction index k is stored at (c, kh, kw).
-    const wk = (k: number) => w[wo + (kc[k]! * kH + ky[k]!) * kW + kx[k]!]!;
     for (let k = 0; k < K; k += 2) {
-      const w1 = wk(k);
       const second = k + 1 < K;
-      const w2 = second ? wk(k + 1) : 0;
-      if (!canSaturate(w1, w2)) continue;
+      // The weight of reduction index k is stored at (c, kh, kw); a missing second product is 0.
+      const w1 = w[wo + (kc[k]! * kH + ky[k]!) * kW + kx[k]!]!;
+      const w2 = second ? w[wo + (kc[k + 1]! * kH + ky[k + 1]!) * kW + kx[k + 1]!]! : 0;
+      const c1 = g * Cg + kc[k]!;
+      const c2 = g * Cg + kc[k + 1]!;
+      // Each tap's input row/column offset: input (ih, iw) = (oh·sH + y, ow·sW + x).
+      const y1 = ky[k]! * dH - pH;
+      const x1 = kx[k]! * dW - pW;
+      const y2 = ky[k + 1]! * dH - pH;
+      const x2 = kx[k + 1]! * dW - pW;
       for (let n = 0; n < N; n++) {
-        const base = (n * M + o) * P;
+        const m2 = second ? maxAbs[n * C + c2]! : 0;
+        if (!canSaturate(maxAbs[n * C + c1]!, w1, m2, w2, nonNegative)) continue;
+        const base1 = (n * C + c1) * plane;
+        const base2 = (n * C + c2) * plane;
+        let d = (n * M + o) * P;
         for (let oh = 0; oh < Hout; oh++) {
-          for (let ow = 0; ow < Wout; ow++) {
-            const p = code(n, g, k, oh, ow) * w1 + (second ? code(n, g, k + 1, oh, ow) * w2 : 0);
-            const e = satError(p);
-            if (e !== 0) out[base + oh * Wout + ow]! += e;
+          const ih1 = oh * sH + y1;
+          const ih2 = oh * sH + y2;
+          const row1 = ih1 >= 0 && ih1 < H ? base1 + ih1 * W : -1;
+          const row2 = second && ih2 >= 0 && ih2 < H ? base2 + ih2 * W : -1;
+          for (let ow = 0; ow < Wout; ow++, d++) {
+            const iw1 = ow * sW + x1;
+            const v1 = row1 >= 0 && iw1 >= 0 && iw1 < W ? x[row1 + iw1]! : padCode;
+            let p = v1 * w1;
+            if (second) {
+              const iw2 = ow * sW + x2;
+              p += (row2 >= 0 && iw2 >= 0 && iw2 < W ? x[row2 + iw2]! : padCode) * w2;
+            }
+            if (p > INT16_MAX || p < INT16_MIN) out[d]! += satError(p);
           }
         }
       }
