@@ -8,6 +8,8 @@
  * place (only the small W is packed), and the [Cout × G·Hout·Wout] result goes to NCHW with the bias.
  * Measured on the CNN's second layer, reading the columns of the whole batch in place instead ran at
  * 15 GFLOP/s against 21 for L2-resident chunks (72 rows 50 KiB apart defeat the prefetchers).
+ * The chunk loop is `convForwardChunks`; what happens to each chunk's product is its caller's: conv2d
+ * writes it to NCHW, the fused conv → ReLU → max pool (conv-relu-pool.ts) pools it in place.
  *
  * The columns of every chunk (the whole batch) and the copy of x they came from are kept — a few,
  * bounded in bytes — so that the weight gradient of the same x reads them instead of rebuilding them;
