@@ -40,6 +40,31 @@ describe("prepareQat", () => {
     ]);
   });
 
+  it("floatOutput: no point on the block that gives the model's output; the logits are its float sums", () => {
+    const floatOut = cnnBn(4);
+    const gridded = cnnBn(4);
+    const a = prepareQat(floatOut, { inputShape: [1, 1, 8, 8], floatOutput: true });
+    const b = prepareQat(gridded, { inputShape: [1, 1, 8, 8] });
+    expect(a.describe().map((p) => p.name)).toEqual(["0.weight", "5.weight", "input", "2.output"]);
+    const x = input();
+    for (const [qat, m] of [
+      [a, floatOut],
+      [b, gridded],
+    ] as const) {
+      qat.setLambda(1);
+      m.eval();
+      qat.calibrate(() => noGrad(() => void m.call(new Variable(x))));
+    }
+    const ya = noGrad(() => floatOut.call(new Variable(x))).data.toFloat32Array();
+    const yb = noGrad(() => gridded.call(new Variable(x))).data.toFloat32Array();
+    // Everything before the output is the same computation, so the gridded model's logits are exactly
+    // the float-output model's logits put on its output point's grid — and differ from them.
+    const last = b.describe().at(-1)!;
+    expect(last.name).toBe("5.output");
+    expect(Array.from(yb)).toEqual(Array.from(fakeQuantize(ya, last.qparams!, last.grid)));
+    expect(Array.from(ya)).not.toEqual(Array.from(yb));
+  });
+
   it("puts residual adds (with their ReLU fused) on the list", () => {
     const qat = prepareQat(new ResBlock(), { inputShape: [1, 2, 4, 4] });
     expect(qat.describe().map((p) => p.name)).toEqual(["conv.weight", "input", "conv.output", "relu.output"]);

@@ -55,6 +55,13 @@ export interface QatConfig {
    * `vpmaddubsw` int16 pair saturation (see qat/pair-saturation.ts). Default: exact sums.
    */
   accumulator?: QatAccumulatorConfig;
+  /**
+   * The target returns the model's output in float (TensorRT style: the last layer's int32 sums are
+   * dequantized, not requantized onto an output grid), so the block that produces the model's output
+   * gets no activation point: fake quantization then neither rounds nor clips the logits, as the
+   * target does not. Default false (the output is quantized like every other block's).
+   */
+  floatOutput?: boolean;
 }
 
 /** Instrument `model` for QAT (in place) and return the handle that drives it. */
@@ -270,6 +277,7 @@ function instrument(qat: QatModel, model: Module, config: QatConfig): void {
         addOutputHook(layer, hooks.outputHook);
       } else layer.weightHook = quantizeWeight;
     }
+    if (config.floatOutput === true && last.output === graph.output.id) continue;
     if (last.kind === "module") outputPoint(last.name!, ov, last.output);
     else opOutputPoint(last.name!, last.output);
   }

@@ -43,6 +43,8 @@ export function qatConfigForProfile(
     weight: profile.weight,
     activation: profile.activation,
     overrides,
+    // A float-output target (TensorRT) does not round or clip the logits: neither does QAT.
+    floatOutput: profile.floatOutput,
     // x86 int16 pairs: the programs reduce convolutions channels-last (program/run.ts), so QAT pairs the
     // same taps.
     ...(profile.pairSaturation ? { accumulator: { int16Pairs: "kh-kw-c" as const } } : {}),
