@@ -112,6 +112,19 @@ const WEIGHT_RANGE = {
 function decodeWeights(job: IntGemmJob, w: Int8Array): void {
   const { N, K, b, bKOffsets, bColStride } = job;
   const data = b.data;
+  // Weights stored one output channel a row in the job's K order ([N, K] GEMM weights, convolutions in
+  // c-kh-kw order) are copied row by row: a per-sample run makes many small calls, and the indexed
+  // decode below was a third of a 1×10×784 call.
+  let unitOffsets = b.type === "int8" || b.type === "uint8";
+  for (let k = 0; unitOffsets && k < K; k++) unitOffsets = bKOffsets[k] === k;
+  if (unitOffsets) {
+    for (let j = 0; j < N; j++) {
+      const base = job.bBase + j * bColStride;
+      if (b.type === "int8") w.set((data as Int8Array).subarray(base, base + K), j * K);
+      else for (let k = 0, d = j * K; k < K; k++) w[d + k] = data[base + k]! - 128;
+    }
+    return;
+  }
   for (let j = 0; j < N; j++) {
     const base = job.bBase + j * bColStride;
     const d = j * K;
