@@ -62,7 +62,12 @@ export async function evalCommand(args: string[], io: Io): Promise<void> {
   let data: ExperimentData;
   if (onnxPath !== undefined) {
     data = loadExperimentData(dataDir);
-    ({ model, arch } = onnxEvalModel(onnxPath, data.info.sampleShape, data.classes));
+    ({ model, arch } = onnxEvalModel(
+      onnxPath,
+      data.info.sampleShape,
+      data.classes,
+      dataDir === null ? "the digits" : `the samples in '${dataDir}'`,
+    ));
   } else {
     const c = checkpointModel(path);
     ({ model, arch } = c);

@@ -91,6 +91,7 @@ export function onnxEvalModel(
   path: string,
   sampleShape: readonly number[] = MNIST_SAMPLE_SHAPE,
   classes: number = MNIST_CLASSES,
+  dataName = "the digits",
 ): { model: ImportedOnnxModel; arch: string } {
   let bytes: Uint8Array;
   try {
@@ -108,7 +109,7 @@ export function onnxEvalModel(
   const shape = model.info.inputShape;
   if (shape.join(",") !== sampleShape.join(",")) {
     throw new UsageError(
-      `--onnx '${path}': the model takes samples of shape [${shape.join(", ")}], the data's are [${sampleShape.join(", ")}]`,
+      `--onnx '${path}': the model takes samples of shape [${shape.join(", ")}], ${dataName} are [${sampleShape.join(", ")}]`,
     );
   }
   const logits = noGrad(() => model.call(new Variable(zeros([1, ...shape])))).shape;
