@@ -5,7 +5,7 @@ export * from "./calibration/entropy-observer.js";
 export * from "./calibration/entropy-threshold.js";
 export { type CompileCalibration, compile } from "./compiler/compile.js";
 export { constraintViolations, type OpGeometry } from "./compiler/constraints.js";
-export { qatActivationQParams, qatConfigForProfile } from "./compiler/qat.js";
+export { fakeQuantOutputs, qatActivationQParams, qatConfigForProfile } from "./compiler/qat.js";
 export {
   type Conv2dIntOptions,
   conv2dInt,

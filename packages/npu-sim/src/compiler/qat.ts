@@ -1,6 +1,9 @@
-import { type Module, nn } from "@quant-trim/autograd";
+import { type Module, nn, noGrad, Variable } from "@quant-trim/autograd";
 import type { LayerOverride, QatConfig, QatModel, QParams } from "@quant-trim/quant";
+import * as T from "@quant-trim/tensor";
+import { floatLogits } from "../metrics/compare.js";
 import type { BackendProfile } from "../profiles/schema.js";
+import { batchRows } from "./calibrate.js";
 
 /*
  * The bridge between training and deployment. `qatConfigForProfile` prepares a model for QAT on exactly
@@ -64,4 +67,46 @@ export function qatActivationQParams(qat: QatModel): Record<string, QParams> {
     out[p.name] = p.qparams;
   }
   return out;
+}
+
+/**
+ * The fake-quantized outputs of a model prepared with `qatConfigForProfile` (λ = 1), scaled the way the
+ * profile scales activations. Static profiles: one pass with the calibrated qparams. Dynamic profiles
+ * give every input its own scales at run time (`run` executes them one input at a time): here each
+ * input gets a calibrating pass of its own with freshly reset observers, in which every point observes
+ * its value and fake-quantizes it with that range — downstream points see the fake-quantized values,
+ * as the program's later layers see dequantized codes. Afterwards the observers hold the last input's
+ * ranges.
+ */
+export function fakeQuantOutputs(
+  model: Module,
+  qat: QatModel,
+  profile: BackendProfile,
+  inputs: T.Tensor,
+): T.Tensor {
+  if (profile.activationScaling === "static") return floatLogits(model, inputs);
+  const n = inputs.shape[0]!;
+  const wasTraining = model.training;
+  model.eval();
+  const rows: Float32Array[] = [];
+  let rowShape: readonly number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      for (const p of qat.activationPoints) p.observer.reset();
+      qat.calibrate(() => {
+        const y = noGrad(() => model.call(new Variable(batchRows(inputs, i, i + 1)))).data;
+        rowShape = y.shape.slice(1);
+        rows.push(y.toFloat32Array());
+      });
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  const out = new Float32Array(rows.reduce((s, r) => s + r.length, 0));
+  let at = 0;
+  for (const r of rows) {
+    out.set(r, at);
+    at += r.length;
+  }
+  return T.fromData(out, [n, ...rowShape]);
 }
