@@ -217,14 +217,16 @@ describeEachBackend("conv2dReluMaxPool", () => {
   it("keeps the forward's columns for the weight gradient on wasm, as conv2d does", () => {
     const x = tensor(values(2 * 3 * 8 * 8, 11, 0), [2, 3, 8, 8]);
     const w = tensor(values(4 * 3 * 9, 12, 0), [4, 3, 3, 3]);
+    // Entries of earlier wasm calls may still be cached (evicted by geometry and bytes, not by age).
+    const before = savedColumnCount();
     const fused = conv2dReluMaxPool(x, w, null, { padding: 1 }, { kernel: 2 });
     const kept = savedColumnCount();
     if (getBackend() === "wasm") expect(kept).toBeGreaterThan(0);
-    else expect(kept).toBe(0);
+    else expect(kept).toBe(before);
     const dy = tensor(values(fused.out.size, 13, 0), fused.out.shape);
     conv2dReluMaxPoolBackward(dy, fused, x, w, { padding: 1 }, { x: false, w: true, bias: false });
-    // The weight gradient took x's columns from the cache (on js there were none).
-    expect(savedColumnCount()).toBe(getBackend() === "wasm" ? kept - 1 : 0);
+    // The weight gradient took x's columns from the cache (the js kernels neither add nor take any).
+    expect(savedColumnCount()).toBe(getBackend() === "wasm" ? kept - 1 : before);
   });
 
   it("2×2 pooling, fused and plain, on rows of every width from 1 to 21 windows (the wasm kernel's vector tail)", () => {

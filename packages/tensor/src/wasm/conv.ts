@@ -144,9 +144,28 @@ function releaseColumns(rt: WasmRuntime, c: Columns): void {
 }
 
 interface SavedColumns extends Columns {
-  source: WeakRef<Tensor>;
+  /** `tensorId` of the x the columns came from. */
+  source: number;
   key: string;
   bytes: number;
+}
+
+/*
+ * Saved columns name their x by a number, not a WeakRef: a WeakRef keeps its target alive until the
+ * current job ends (ECMAScript's KeepDuringJob set, for `new WeakRef` and every `deref`), and a training
+ * loop is one synchronous job of minutes, so every input of every convolution stayed alive for the whole
+ * run (gigabytes over a 4-epoch run). A WeakMap key keeps nothing alive. An x that has been collected is
+ * simply never asked for again; its entry goes with the per-geometry and byte limits below.
+ */
+const tensorIds = new WeakMap<Tensor, number>();
+let nextTensorId = 1;
+function tensorId(x: Tensor): number {
+  let id = tensorIds.get(x);
+  if (id === undefined) {
+    id = nextTensorId++;
+    tensorIds.set(x, id);
+  }
+  return id;
 }
 
 const saved: SavedColumns[] = [];
@@ -155,19 +174,18 @@ function saveColumns(rt: WasmRuntime, x: Tensor, g: ConvGeometry, c: Columns): v
   const K = g.C * g.kH * g.kW;
   const bytes = g.N * g.Hout * g.Wout * K * 4 + c.xFloats * 4;
   const key = geometryKey(g);
-  saved.push({ ...c, source: new WeakRef(x), key, bytes });
+  saved.push({ ...c, source: tensorId(x), key, bytes });
   let total = 0;
   let sameKey = 0;
   for (const s of saved) {
     total += s.bytes;
     if (s.key === key) sameKey++;
   }
-  // Oldest first: drop what is dead, over the budget, or beyond the per-geometry limit.
+  // Oldest first: drop what is over the budget or beyond the per-geometry limit.
   for (let i = 0; i < saved.length; ) {
     const s = saved[i]!;
-    const dead = s.source.deref() === undefined;
     const surplus = s.key === key && sameKey > SAVED_PER_GEOMETRY;
-    if (dead || surplus || total > SAVED_BYTES || saved.length > SAVED_COUNT) {
+    if (surplus || total > SAVED_BYTES || saved.length > SAVED_COUNT) {
       if (s.key === key) sameKey--;
       total -= s.bytes;
       releaseColumns(rt, s);
@@ -179,7 +197,9 @@ function saveColumns(rt: WasmRuntime, x: Tensor, g: ConvGeometry, c: Columns): v
 /** The saved columns of `x` for geometry `g` if its contents are unchanged (removed from the cache). */
 function takeColumns(rt: WasmRuntime, x: Tensor, g: ConvGeometry): Columns | null {
   const key = geometryKey(g);
-  const at = saved.findIndex((s) => s.source.deref() === x && s.key === key);
+  const id = tensorIds.get(x);
+  if (id === undefined) return null;
+  const at = saved.findIndex((s) => s.source === id && s.key === key);
   if (at < 0) return null;
   const s = saved[at]!;
   saved.splice(at, 1);
