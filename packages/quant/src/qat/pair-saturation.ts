@@ -2,7 +2,8 @@ import { type nn, ops, Variable } from "@quant-trim/autograd";
 import * as T from "@quant-trim/tensor";
 import { float32Values } from "../fake-quant-op.js";
 import type { QParams } from "../grid/qparams.js";
-import { type GridSpec, qRange } from "../grid/spec.js";
+import { quantize } from "../grid/quantize.js";
+import type { GridSpec } from "../grid/spec.js";
 import type { QuantContext, QuantPoint } from "./points.js";
 
 /*
@@ -249,23 +250,14 @@ function convError(
   return out;
 }
 
-/** The integer codes of values on a grid: clamp(round(v / s) + z), per tensor or per channel on axis 0. */
-function codesOf(values: Float32Array, shape: readonly number[], q: QParams, grid: GridSpec): Float64Array {
-  const { qmin, qmax } = qRange(grid);
-  const channels = q.scale.length;
-  const inner = channels === 1 ? values.length : values.length / shape[0]!;
-  if (channels !== 1 && channels !== shape[0]) {
-    throw new Error(
-      `int16 pairs: ${channels} scales for a tensor of shape [${shape.join(", ")}] (per-channel grids must be on axis 0)`,
-    );
-  }
-  const out = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const c = channels === 1 ? 0 : Math.floor(i / inner);
-    const v = Math.round(values[i]! / q.scale[c]!) + q.zeroPoint[c]!;
-    out[i] = Math.min(Math.max(v, qmin), qmax);
-  }
-  return out;
+/**
+ * The integer codes of values that already lie on their grid (a point's fake-quantized output), by
+ * quant's own `quantize`. On-grid values round to the same code under every rounding mode, so a
+ * stochastic grid is read with half-even rounding instead of asking for a generator.
+ */
+function codesOf(values: Float32Array, shape: readonly number[], q: QParams, grid: GridSpec): Int32Array {
+  const spec = grid.rounding === "stochastic" ? { ...grid, rounding: "half-even" as const } : grid;
+  return quantize(values, q, spec, shape);
 }
 
 /**
