@@ -62,17 +62,8 @@ const INT16_MIN = -32768;
 const INT16_MAX = 32767;
 
 /** A convolution's geometry, as the layer's options give it. */
-export interface PairConvOptions {
-  stride?: number | readonly [number, number];
-  padding?: number | readonly [number, number];
-  dilation?: number | readonly [number, number];
-  groups?: number;
-}
-
-function pair(v: number | readonly [number, number] | undefined, d: number): [number, number] {
-  if (v === undefined) return [d, d];
-  return typeof v === "number" ? [v, v] : [v[0], v[1]];
-}
+/** A convolution's stride, padding, dilation and groups, as conv2d takes them. */
+export type PairConvOptions = T.Conv2dOptions;
 
 /**
  * Σ_pairs (sat16(p) − p) for every output of a Linear (`conv` null: x [..., K], w [M, K], result
@@ -163,19 +154,15 @@ function convError(
   order: Int16PairOrder,
   padCode: number,
 ): Float64Array {
-  const [N, C, H, W] = xShape as [number, number, number, number];
-  const [M, Cg, kH, kW] = wShape as [number, number, number, number];
-  const groups = conv.groups ?? 1;
-  if (xShape.length !== 4 || wShape.length !== 4 || Cg * groups !== C || M % groups !== 0) {
-    throw new Error(
-      `int16 pairs: weight shape [${wShape.join(", ")}] (groups ${groups}) does not match input [${xShape.join(", ")}]`,
-    );
-  }
-  const [sH, sW] = pair(conv.stride, 1);
-  const [pH, pW] = pair(conv.padding, 0);
-  const [dH, dW] = pair(conv.dilation, 1);
-  const Hout = Math.floor((H + 2 * pH - dH * (kH - 1) - 1) / sH) + 1;
-  const Wout = Math.floor((W + 2 * pW - dW * (kW - 1) - 1) / sW) + 1;
+  // The convolution's own shape checks and output size (tensor's convGeometry, as conv2d uses).
+  const { N, C, H, W, kH, kW, sH, sW, pH, pW, dH, dW, groups, Hout, Wout } = T.convGeometry(
+    "int16 pairs",
+    xShape,
+    wShape,
+    conv,
+  );
+  const M = wShape[0]!;
+  const Cg = C / groups;
   const P = Hout * Wout;
   const plane = H * W;
   const taps = kH * kW;
