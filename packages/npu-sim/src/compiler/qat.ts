@@ -1,9 +1,8 @@
-import { type Module, nn, noGrad, Variable } from "@quant-trim/autograd";
+import { type Module, nn } from "@quant-trim/autograd";
 import type { LayerOverride, QatConfig, QatModel, QParams } from "@quant-trim/quant";
-import * as T from "@quant-trim/tensor";
-import { floatLogits } from "../metrics/compare.js";
+import type * as T from "@quant-trim/tensor";
+import { floatLogits, outputsByChunk } from "../metrics/compare.js";
 import type { BackendProfile } from "../profiles/schema.js";
-import { batchRows } from "./calibrate.js";
 
 /*
  * The bridge between training and deployment. `qatConfigForProfile` prepares a model for QAT on exactly
@@ -85,28 +84,12 @@ export function fakeQuantOutputs(
   inputs: T.Tensor,
 ): T.Tensor {
   if (profile.activationScaling === "static") return floatLogits(model, inputs);
-  const n = inputs.shape[0]!;
-  const wasTraining = model.training;
-  model.eval();
-  const rows: Float32Array[] = [];
-  let rowShape: readonly number[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      for (const p of qat.activationPoints) p.observer.reset();
-      qat.calibrate(() => {
-        const y = noGrad(() => model.call(new Variable(batchRows(inputs, i, i + 1)))).data;
-        rowShape = y.shape.slice(1);
-        rows.push(y.toFloat32Array());
-      });
-    }
-  } finally {
-    model.train(wasTraining);
-  }
-  const out = new Float32Array(rows.reduce((s, r) => s + r.length, 0));
-  let at = 0;
-  for (const r of rows) {
-    out.set(r, at);
-    at += r.length;
-  }
-  return T.fromData(out, [n, ...rowShape]);
+  return outputsByChunk(model, inputs, 1, (x) => {
+    for (const p of qat.activationPoints) p.observer.reset();
+    let y: T.Tensor | undefined;
+    qat.calibrate(() => {
+      y = model.call(x).data;
+    });
+    return y!;
+  });
 }

@@ -67,6 +67,19 @@ const COMPARE_OPTIONS = new Set(["labels", "fpLogits", "sqnrSamples", "chunk"]);
 
 /** The float model's outputs in eval mode, without a graph, chunk by chunk; training mode is restored. */
 export function floatLogits(model: Module, inputs: T.Tensor, chunk = 256): T.Tensor {
+  return outputsByChunk(model, inputs, chunk, (x) => model.call(x).data);
+}
+
+/**
+ * `forward` over `inputs` in chunks of `chunk` rows, in eval mode and without a graph, the outputs
+ * stacked into one [n, ...] tensor; the model's training mode is restored.
+ */
+export function outputsByChunk(
+  model: Module,
+  inputs: T.Tensor,
+  chunk: number,
+  forward: (x: Variable) => T.Tensor,
+): T.Tensor {
   const n = inputs.shape[0]!;
   const wasTraining = model.training;
   model.eval();
@@ -75,7 +88,7 @@ export function floatLogits(model: Module, inputs: T.Tensor, chunk = 256): T.Ten
   try {
     noGrad(() => {
       for (let from = 0; from < n; from += chunk) {
-        const y = model.call(new Variable(batchRows(inputs, from, Math.min(n, from + chunk)))).data;
+        const y = forward(new Variable(batchRows(inputs, from, Math.min(n, from + chunk))));
         rowShape = y.shape.slice(1);
         parts.push(y.toFloat32Array());
       }
