@@ -3,10 +3,11 @@
  * three passes over the convolution's output, each with its own allocation, and their gradients three
  * more (the pool's scatter, ReLU's mask, the product of the two). Fused:
  *
- * - forward: the convolution's output c is pooled through ReLU in one pass, recording for every pooled
- *   element the offset of the element it selected in its (n, c) plane of c (as `maxPool2d` does); the
- *   `wasm` kernel does this chunk by chunk while the product is still in WebAssembly memory, so c never
- *   exists as a whole and only the pooled output and the indices leave;
+ * - forward: the convolution's output c is pooled through ReLU, recording for every pooled element the
+ *   offset of the element it selected in its (n, c) plane of c (as `maxPool2d` does); the `wasm` kernel
+ *   does this in one pass, chunk by chunk while the product is still in WebAssembly memory, so c never
+ *   exists as a whole and only the pooled output and the indices leave (the `js` kernel is the
+ *   reference: conv2d, relu and maxPool2d's own kernel);
  * - backward: the gradient wrt c is one scatter of the upstream gradient through the indices, skipping
  *   pooled elements that are not positive (ReLU clipped them: their selected c was ≤ 0 or NaN), then the
  *   convolution's own gradient kernels.
@@ -22,7 +23,7 @@
  * one pass of scattered adds into a fresh array, which a wasm kernel would have to surround with copies
  * of dy, out, the indices and the result across the boundary.
  */
-import { defineKernel } from "./backend/registry.js";
+import { defineKernel, kernelFor } from "./backend/registry.js";
 import {
   type Conv2dOptions,
   type ConvGeometry,
@@ -31,11 +32,18 @@ import {
   conv2dBackwardWeight,
   convGeometry,
 } from "./conv.js";
+import { relu } from "./elementwise.js";
 import { fmtShape, ShapeError } from "./errors.js";
 import type { WindowGeometry } from "./pair.js";
-import { type Pool2dOptions, poolGeometry, type WindowTaps, windowTaps } from "./pool.js";
+import {
+  type MaxPool2dKernel,
+  type Pool2dOptions,
+  poolGeometry,
+  type WindowTaps,
+  windowTaps,
+} from "./pool.js";
 import { sum } from "./reduce.js";
-import { allocData, Tensor, type TypedData } from "./tensor.js";
+import { allocData, Tensor } from "./tensor.js";
 
 /** The fused forward's result: what the backward needs besides x and w. */
 export interface ConvReluMaxPoolResult {
@@ -154,7 +162,10 @@ export function conv2dReluMaxPoolBackward(
   };
 }
 
-/** The `js` backend's fused forward: the convolution (whichever kernel is active), then one ReLU-pool pass. */
+/**
+ * The `js` backend's fused forward is the definition itself: the convolution (whichever kernel is
+ * active), ReLU, then maxPool2d's `js` kernel, whose indices are offsets into the convolution's planes.
+ */
 function conv2dReluMaxPoolJs(
   cg: ConvGeometry,
   pg: WindowGeometry,
@@ -169,56 +180,11 @@ function conv2dReluMaxPoolJs(
     dilation: [cg.dH, cg.dW],
     groups: cg.groups,
   });
-  const out = allocData(c.dtype, pg.N * pg.C * pg.Hout * pg.Wout);
-  const indices = new Int32Array(out.length);
-  reluMaxPoolPlanes(c.data, c.offset, pg, taps, out, indices);
-  return { out: new Tensor(out, [pg.N, pg.C, pg.Hout, pg.Wout]), indices };
+  maxPool2dJs ??= kernelFor<MaxPool2dKernel>("maxPool2d", "js")!;
+  return maxPool2dJs(pg, relu(c), taps);
 }
 
-/**
- * Max pooling of relu(src) over contiguous planes, the selection rule of maxPool2d's `js` kernel applied
- * to the ReLU's values: the first element of a window, any greater one, and any NaN replace the best.
- */
-function reluMaxPoolPlanes(
-  src: TypedData,
-  srcOff: number,
-  g: WindowGeometry,
-  { rowLo, rowHi, colLo, colHi }: WindowTaps,
-  out: TypedData,
-  indices: Int32Array,
-): void {
-  const { N, C, H, W, dH, dW, Hout, Wout } = g;
-  const plane = H * W;
-  let k = 0;
-  for (let nc = 0; nc < N * C; nc++) {
-    const base = srcOff + nc * plane;
-    for (let oh = 0; oh < Hout; oh++) {
-      const ih0 = oh * g.sH - g.pH;
-      const kiHi = rowHi[oh]!;
-      for (let ow = 0; ow < Wout; ow++) {
-        const iw0 = ow * g.sW - g.pW;
-        const kjHi = colHi[ow]!;
-        let best = Number.NEGATIVE_INFINITY;
-        let bestAt = -1;
-        for (let ki = rowLo[oh]!; ki < kiHi; ki++) {
-          const row = (ih0 + ki * dH) * W + iw0;
-          for (let kj = colLo[ow]!; kj < kjHi; kj++) {
-            const at = row + kj * dW;
-            const u = src[base + at]!;
-            const v = u > 0 || Number.isNaN(u) ? u : 0;
-            if (bestAt < 0 || v > best || Number.isNaN(v)) {
-              best = v;
-              bestAt = at;
-            }
-          }
-        }
-        out[k] = best;
-        indices[k] = bestAt;
-        k++;
-      }
-    }
-  }
-}
+let maxPool2dJs: MaxPool2dKernel | undefined;
 
 /** The `js` backend's masked scatter (it also reports indices outside their plane). */
 function reluMaxPoolBackwardJs(
