@@ -12,19 +12,7 @@ import { zoo } from "@quant-trim/recipes";
 import * as T from "@quant-trim/tensor";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { describeEachBackend } from "../tensor/backends.js";
-
-/** Bitwise equality, NaN included. */
-function expectSame(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i]!;
-    const w = want[i]!;
-    if (!(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)))) {
-      throw new Error(`${what}[${i}] = ${g}, expected ${w}`);
-    }
-  }
-}
+import { describeEachBackend, expectSame } from "../tensor/backends.js";
 
 /** Every op name in the recorded graph behind `y`. */
 function opsOf(y: Variable): Set<string> {

@@ -29,7 +29,7 @@ import {
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import { savedColumnCount } from "../../packages/tensor/src/wasm/conv.js";
-import { describeEachBackend } from "./backends.js";
+import { describeEachBackend, expectSame } from "./backends.js";
 
 const SPECIALS = [Number.NaN, Infinity, -Infinity, 0, -0];
 
@@ -43,18 +43,6 @@ function values(n: number, seed: number, specialRate: number): Float32Array {
       u < specialRate ? SPECIALS[rng.int(SPECIALS.length)]! : u < 0.4 ? rng.int(5) - 3 : rng.uniform(-2, 2);
   }
   return out;
-}
-
-/** Bitwise equality, NaN included (every NaN counts as the same value). */
-function expectSame(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i]!;
-    const w = want[i]!;
-    if (!(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)))) {
-      throw new Error(`${what}[${i}] = ${g}, expected ${w}`);
-    }
-  }
 }
 
 /** Equality as numbers (+0 = −0; NaN = NaN): the masked-out gradient is +0 fused, ±0 unfused. */

@@ -26,7 +26,7 @@ import {
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import { MIN_ELEMENTS } from "../../packages/tensor/src/wasm/elementwise.js";
-import { describeEachBackend } from "./backends.js";
+import { describeEachBackend, expectSame } from "./backends.js";
 
 const SPECIALS = [Number.NaN, Infinity, -Infinity, 0, -0, 1, -1];
 
@@ -44,18 +44,6 @@ function values(n: number, seed: number, specials = true): Float32Array {
           : rng.uniform(-3, 3);
   }
   return out;
-}
-
-/** Bitwise equality, NaN included (every NaN counts as the same value). */
-function expectSame(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i]!;
-    const w = want[i]!;
-    if (!(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)))) {
-      throw new Error(`${what}[${i}] = ${g}, expected ${w}`);
-    }
-  }
 }
 
 const fr = Math.fround;

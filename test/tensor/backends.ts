@@ -4,7 +4,7 @@
  * (vitest runs with isolate: false) see the default again afterwards.
  */
 import { type BackendName, backendNames, getBackend, setBackend } from "@quant-trim/tensor";
-import { afterAll, beforeAll, describe } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 
 export function describeEachBackend(title: string, body: (backend: BackendName) => void): void {
   describe.each(backendNames)(`${title} [%s backend]`, (backend) => {
@@ -25,4 +25,16 @@ export const U64 = 2 ** -53;
 /** γ(n) = n·u / (1 − n·u): the relative error bound of a sum or dot product of n terms. */
 export function gamma(n: number, u: number): number {
   return (n * u) / (1 - n * u);
+}
+
+/** Bitwise equality, NaN included (every NaN counts as the same value); throws naming the first difference. */
+export function expectSame(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  expect(got.length, what).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!;
+    const w = want[i]!;
+    if (!(Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w)))) {
+      throw new Error(`${what}[${i}] = ${g}, expected ${w}`);
+    }
+  }
 }
